@@ -1,0 +1,48 @@
+# Two commands for a newcomer:  make demo  (run the example formation)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup demo demo-stop test unit integration lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Starts examples/procman.yaml (web x CPU count on port 8000, worker x1), shows status,
+# sends a few requests to show different instances answering. `make demo-stop` ends it.
+demo: setup
+	cd examples && procman start
+	cd examples && procman status
+	@for i in 1 2 3 4 5 6; do $(BIN)/python -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/').read().decode().strip())"; done
+	@echo
+	@echo "The formation keeps running. Try:  cd examples && ../$(BIN)/procman logs -f"
+	@echo "                                   cd examples && ../$(BIN)/procman scale web=4"
+	@echo "Stop it with:                      make demo-stop"
+
+demo-stop: setup
+	cd examples && procman shutdown
+
+test: setup lint
+	$(BIN)/pytest -q
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q tests/integration
+
+lint: setup
+	$(BIN)/ruff check procman tests bench examples
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache examples/.procman

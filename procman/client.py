@@ -1,0 +1,128 @@
+"""Blocking client for the control socket (the CLI has no event loop).
+
+Imports only the stdlib and procman's leaves: `procman status` must start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from procman import paths, protocol
+from procman.errors import DaemonUnavailable, ProcmanError, RemoteError
+
+DAEMON_START_TIMEOUT = 15.0
+
+
+class Client:
+    def __init__(self, project: Path, sock_path: Path | None = None) -> None:
+        self.project = project
+        self.sock_path = sock_path or paths.socket_path(project)
+        self._next_id = 0
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.sock_path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise DaemonUnavailable(
+                f'no daemon for {self.project} (socket {self.sock_path}); run "procman start"'
+            ) from None
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"cannot reach the daemon at {self.sock_path}: {exc}") from None
+        return sock
+
+    def alive(self) -> bool:
+        try:
+            self.call("ping")
+        except DaemonUnavailable:
+            return False
+        return True
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One request, one reply; error replies raise RemoteError."""
+        for reply in self._exchange(method, params):
+            return reply
+        raise DaemonUnavailable("the daemon closed the connection without answering")
+
+    def stream(self, method: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Each result object of a streaming method, until the daemon ends it."""
+        yield from self._exchange(method, params)
+
+    def _exchange(self, method: str, params: dict[str, Any] | None) -> Iterator[Any]:
+        self._next_id += 1
+        sock = self._connect()
+        try:
+            sock.sendall(protocol.request(self._next_id, method, params))
+            buffer = b""
+            while True:
+                end = buffer.find(b"\n")
+                while end >= 0:
+                    reply = protocol.decode_reply(buffer[:end])
+                    buffer = buffer[end + 1 :]
+                    if "error" in reply:
+                        err = reply["error"] or {}
+                        raise RemoteError(
+                            str(err.get("code", "internal")),
+                            str(err.get("message", "unknown error")),
+                            err.get("data"),
+                        )
+                    yield reply.get("result")
+                    end = buffer.find(b"\n")
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    return
+                buffer += chunk
+        except ConnectionResetError:
+            return
+        finally:
+            sock.close()
+
+
+def ensure_daemon(project: Path, client: Client | None = None) -> bool:
+    """Start a detached daemon for project unless one answers; True if we started it."""
+    client = client or Client(project)
+    if client.alive():
+        return False
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "procman", "daemon", "--detach", "-d", str(project)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        cwd=project,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + DAEMON_START_TIMEOUT
+    line = b""
+    try:
+        fd = proc.stdout.fileno()
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise ProcmanError(
+                    f"the daemon did not start within {DAEMON_START_TIMEOUT:g}s; "
+                    f"see {paths.daemon_log(project)}"
+                )
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        proc.stdout.close()
+        proc.wait()
+    answer = line.decode(errors="replace").strip()
+    if answer == "ready":
+        return True
+    if answer == "running":
+        return False
+    if answer.startswith("error:"):
+        raise ProcmanError(f"the daemon could not start: {answer[6:].strip()}")
+    raise ProcmanError(f"the daemon could not start; see {paths.daemon_log(project)}")

@@ -1,0 +1,1 @@
+"""Loading the formation: Procfile, procman.yaml and .env files."""

@@ -1,0 +1,183 @@
+"""Find the formation file, pick its parser, build the Formation, apply count overrides.
+
+Cheap to import: the CLI imports this on every command, so yaml and dotenv are imported only by
+the functions that read such files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from procman.config.envfiles import display_path, read_env_files
+from procman.config.procfile import mentions_port, parse_procfile
+from procman.counts import cpu_count
+from procman.errors import ConfigError, ErrorCode
+from procman.model import NAME_RE, Formation, ProcessType, ReadyCheck
+
+__all__ = ["Source", "apply_counts", "cpu_count", "find_file", "load_formation"]
+
+#: Looked for in the project directory, in this order.
+CANDIDATES = ("procman.yaml", "procman.yml", "Procfile")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _is_port(value: object) -> bool:
+    return type(value) is int and 1 <= value <= 65535
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What to load. JSON-able: it travels over the control socket and into state.json."""
+
+    procfile: str | None = None  # -f FILE; relative paths are taken from the project dir
+    command: str | None = None  # an ad-hoc command instead of a file
+    name: str = "web"  # the type name of the ad-hoc command
+    port: int | None = None  # ad-hoc only: the daemon binds it (socket=True); ignored for files
+    env_files: tuple[str, ...] | None = None  # None = .env or the yaml's env_file
+    no_env_file: bool = False
+    port_base: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.env_files is not None and not isinstance(self.env_files, tuple):
+            object.__setattr__(self, "env_files", tuple(self.env_files))
+        if self.procfile is not None and self.command is not None:
+            raise ConfigError("give a formation file or a command to run, not both")
+        if not NAME_RE.fullmatch(self.name):
+            raise ConfigError(
+                f"{self.name!r} is not a process type name (letters, digits, '_' and '-')"
+            )
+        if self.port is not None and not _is_port(self.port):
+            raise ConfigError(f"port {self.port} is not a port (1-65535)")
+        if not _is_port(self.port_base):
+            raise ConfigError(f"port base {self.port_base} is not a port (1-65535)")
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.env_files is not None:
+            data["env_files"] = list(self.env_files)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Source:
+        if not isinstance(data, dict):
+            raise ConfigError(f"source: expected an object, got {type(data).__name__}")
+        shapes: dict[str, tuple[type, ...]] = {
+            "procfile": (str, type(None)),
+            "command": (str, type(None)),
+            "name": (str,),
+            "port": (int, type(None)),
+            "env_files": (list, tuple, type(None)),
+            "no_env_file": (bool,),
+            "port_base": (int,),
+        }
+        for key, value in data.items():
+            if key not in shapes:
+                raise ConfigError(f"source: unknown key {key!r}; valid keys: {', '.join(shapes)}")
+            # bool is an int subclass, and `port: true` is a bug, not port 1.
+            if not isinstance(value, shapes[key]) or (key.startswith("port") and value is True):
+                raise ConfigError(f"source.{key}: {value!r} has the wrong type")
+        files = data.get("env_files")
+        if files is not None and not all(isinstance(item, str) for item in files):
+            raise ConfigError(f"source.env_files: {files!r} is not a list of strings")
+        return cls(**data)
+
+
+def find_file(project: Path, source: Source) -> Path:
+    """The formation file `source` names, or the first of CANDIDATES in `project`."""
+    if source.procfile is not None:
+        path = Path(os.path.normpath(project / os.path.expanduser(source.procfile)))
+        if not path.exists():
+            raise ConfigError(f"{display_path(path, project)} does not exist")
+        return path
+    for name in CANDIDATES:
+        if (project / name).is_file():
+            return project / name
+    raise ConfigError(f"no Procfile or procman.yaml in {project} (create one, or pass -f FILE)")
+
+
+def _adhoc(source: Source) -> ProcessType:
+    cmd = (source.command or "").strip()
+    if not cmd:
+        raise ConfigError("the command to run is empty")
+    port = source.port
+    if port is None and mentions_port(cmd):
+        port = source.port_base
+    return ProcessType(
+        name=source.name,
+        cmd=cmd,
+        port=port,
+        socket=source.port is not None,
+        ready=ReadyCheck("port") if port is not None else ReadyCheck("none"),
+    )
+
+
+def load_formation(project: Path, source: Source) -> Formation:
+    """Read everything `source` points at, relative to the project directory."""
+    project = project.absolute()
+    yaml_env_files: list[str] | None = None
+    path: Path | None = None
+    if source.command is not None:
+        types = [_adhoc(source)]
+    else:
+        path = find_file(project, source)
+        shown = display_path(path, project)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise ConfigError(
+                "is a directory; -f takes a Procfile or procman.yaml", shown
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", shown) from None
+        if path.suffix.lower() in YAML_SUFFIXES:
+            from procman.config.yamlfile import parse_yaml  # pulls in yaml: only for yaml files
+
+            types, yaml_env_files = parse_yaml(text, shown, project, source.port_base)
+        else:
+            types = parse_procfile(text, shown, source.port_base)
+        if not types:
+            raise ConfigError("declares no process types", shown)
+
+    if source.no_env_file:
+        names: list[str] = []
+    elif source.env_files is not None:
+        names = list(source.env_files)
+    elif yaml_env_files is not None:
+        names = yaml_env_files
+    else:
+        # is_file, not exists: `python -m venv .env` makes a directory of that name.
+        names = [".env"] if (project / ".env").is_file() else []
+    env_files = tuple(Path(os.path.normpath(project / os.path.expanduser(n))) for n in names)
+    return Formation(
+        root=project,
+        types=tuple(types),
+        source=path,
+        env=read_env_files(env_files, project),
+        env_files=env_files,
+    )
+
+
+def apply_counts(
+    formation: Formation,
+    default_instances: int | None = None,
+    counts: dict[str, int] | None = None,
+) -> Formation:
+    """`-i N` sets every type not named in `counts`; `counts` (TYPE=N) set their types."""
+    counts = counts or {}
+    unknown = [name for name in counts if formation.get(name) is None]
+    if unknown:
+        error = ConfigError(f'no process type "{unknown[0]}" (known: {", ".join(formation.names)})')
+        error.code = ErrorCode.NOT_FOUND
+        raise error
+    for name, count in [("-i", default_instances), *counts.items()]:
+        if count is not None and (type(count) is not int or count < 0):
+            raise ConfigError(f"{name}: {count!r} is not a count (an integer >= 0)")
+    types = []
+    for ptype in formation.types:
+        count = counts.get(ptype.name, default_instances)
+        types.append(ptype if count is None else replace(ptype, instances=count))
+    return replace(formation, types=tuple(types))

@@ -1,0 +1,76 @@
+"""Scale arithmetic: `4`, `max`, `+2`, `-1` and `web=+2`. Stdlib only (plus procman.errors).
+
+The CLI parses with these, the daemon applies them against its live counts, so both sides agree
+on what `procman scale web=+2` means.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from procman.errors import UsageError
+
+# The same pattern as procman.model.NAME_RE; repeated so this module stays free of model imports.
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
+# ASCII digits only: str.isdigit() would let "²" through to int().
+_COUNT_RE = re.compile(r"([+-]?)([0-9]+)")
+_VALID = "a count is N, max, +N or -N (e.g. 4, max, +2, -1)"
+
+
+def cpu_count() -> int:
+    """What `max` means: the machine's CPU count, never 0."""
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class CountSpec:
+    kind: str  # "abs" | "rel" | "max"
+    value: int
+
+    @classmethod
+    def parse(cls, text: str) -> CountSpec:
+        stripped = text.strip()
+        if stripped.lower() == "max":
+            return cls("max", 0)
+        match = _COUNT_RE.fullmatch(stripped)
+        if match is None:
+            raise UsageError(f"{text!r} is not a count; {_VALID}")
+        sign, digits = match.groups()
+        if sign:
+            return cls("rel", int(sign + digits))
+        return cls("abs", int(digits))
+
+    def apply(self, current: int, cpus: int) -> int:
+        if self.kind == "max":
+            return max(cpus, 1)
+        if self.kind == "abs":
+            return self.value
+        target = current + self.value
+        if target < 0:
+            raise UsageError(f"would go below 0: {current} - {-self.value}")
+        return target
+
+    def __str__(self) -> str:
+        if self.kind == "max":
+            return "max"
+        if self.kind == "rel":
+            return f"{self.value:+d}"
+        return str(self.value)
+
+
+def parse_assignment(text: str) -> tuple[str, CountSpec]:
+    """`web=+2` -> ("web", CountSpec("rel", 2))."""
+    name, sep, count = text.partition("=")
+    name = name.strip()
+    if not sep:
+        raise UsageError(f"{text!r}: expected TYPE=COUNT, like web=4, web=max, web=+2 or web=-1")
+    if not _NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"{text!r}: {name!r} is not a process type name (letters, digits, '_' and '-')"
+        )
+    try:
+        return name, CountSpec.parse(count)
+    except UsageError as exc:
+        raise UsageError(f"{name}: {exc.message}") from None

@@ -1,0 +1,1 @@
+"""The supervisor daemon. Nothing here imports click, rich or the client."""

@@ -1,0 +1,242 @@
+"""One instance's state machine. No OS calls: it drives a Spawner and a Timers object.
+
+The supervisor owns instances and calls start/stop/restart; the reaper calls exited();
+readiness calls mark_ready() or not_ready(). Every state change goes through _move(), which
+checks ALLOWED and tells the owner through on_change.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from procman.errors import SpawnError
+from procman.model import InstanceId, InstanceState, ProcessType, RestartPolicy
+
+S = InstanceState
+
+ALLOWED: dict[InstanceState, frozenset[InstanceState]] = {
+    S.STOPPED: frozenset({S.STARTING, S.ERRORED}),
+    S.STARTING: frozenset({S.RUNNING, S.STARTING, S.STOPPING, S.BACKOFF, S.EXITED, S.ERRORED}),
+    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.BACKOFF, S.EXITED, S.ERRORED}),
+    S.BACKOFF: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
+    S.STOPPING: frozenset({S.STOPPED}),
+    S.EXITED: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
+    S.ERRORED: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
+}
+
+BACKOFF_FIRST = 0.1
+BACKOFF_CAP = 30.0
+
+
+def backoff_delay(crashes_in_row: int) -> float:
+    """0.1 s after the first early exit, doubling with each one in a row, capped at 30 s."""
+    if crashes_in_row < 1:
+        return 0.0
+    return min(BACKOFF_FIRST * 2 ** (crashes_in_row - 1), BACKOFF_CAP)
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Timers(Protocol):
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> TimerHandle: ...
+
+
+class Spawner(Protocol):
+    def spawn(self, instance: Instance) -> int:
+        """Start the instance's process in its own session; return its pid or raise SpawnError."""
+
+    def kill_group(self, pid: int, sig: int) -> None:
+        """Send sig to the process group led by pid; a gone group is not an error."""
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+class Instance:
+    def __init__(
+        self,
+        ptype: ProcessType,
+        index: int,
+        *,
+        spawner: Spawner,
+        timers: Timers,
+        clock: Callable[[], float],
+        on_change: Callable[[Instance, InstanceState], None] = lambda i, old: None,
+    ) -> None:
+        self.ptype = ptype
+        self.id = InstanceId(ptype.name, index)
+        self.spawner, self.timers, self.clock, self.on_change = spawner, timers, clock, on_change
+        self.state = S.STOPPED
+        self.pid: int | None = None
+        self.started_at: float | None = None
+        self.restarts = 0
+        self.crashes_in_row = 0
+        self.exit_code: int | None = None
+        self.reason: str | None = None
+        self.status_text: str | None = None  # from sd_notify STATUS=
+        self._timer: TimerHandle | None = None
+        self._start_after_stop = False
+        self._crash_on_exit = False  # a stop we asked for because the instance failed
+
+    @property
+    def index(self) -> int:
+        return self.id.index
+
+    @property
+    def live(self) -> bool:
+        return self.pid is not None
+
+    def uptime(self) -> float | None:
+        if self.pid is None or self.started_at is None:
+            return None
+        return max(0.0, self.clock() - self.started_at)
+
+    # -- commands from the supervisor -------------------------------------------------
+
+    def start(self) -> None:
+        """Bring the instance up; clears errored/exited and the crash count."""
+        if self.state == S.STOPPING:
+            self._start_after_stop = True
+            return
+        if self.state in (S.STARTING, S.RUNNING):
+            return
+        self._cancel_timer()
+        self.crashes_in_row = 0
+        self._spawn()
+
+    def stop(self) -> None:
+        """SIGTERM to the group now, SIGKILL after kill_timeout; no restart afterwards."""
+        self._start_after_stop = False
+        if self.state == S.BACKOFF:
+            self._cancel_timer()
+            self._move(S.STOPPED)
+        elif self.state in (S.STARTING, S.RUNNING):
+            self._terminate()
+            self._move(S.STOPPING)
+
+    def restart(self) -> None:
+        if self.state in (S.STARTING, S.RUNNING, S.STOPPING):
+            self.stop()
+            self._start_after_stop = True
+        else:
+            self.start()
+
+    def mark_ready(self, pid: int) -> None:
+        if self.state == S.STARTING and self.pid == pid:
+            self._move(S.RUNNING)
+
+    def not_ready(self, pid: int, reason: str) -> None:
+        """Readiness failed: stop the process and count its exit as a crash."""
+        if self.state == S.STARTING and self.pid == pid:
+            self.reason = reason
+            self._crash_on_exit = True
+            self._terminate()
+
+    # -- facts from the reaper --------------------------------------------------------
+
+    def exited(self, pid: int, code: int) -> None:
+        """The process we spawned is gone (code < 0 means killed by signal -code)."""
+        if pid != self.pid:
+            return
+        uptime = self.uptime() or 0.0
+        self.pid = None
+        self.exit_code = code
+        self._cancel_timer()
+        # Whatever the instance left in its process group goes with it: nothing unsupervised.
+        self.spawner.kill_group(pid, signal.SIGKILL)
+        if self.state == S.STOPPING:
+            self._move(S.STOPPED)
+            if self._start_after_stop:
+                self._start_after_stop = False
+                self.crashes_in_row = 0
+                self._spawn()
+            return
+        crash = self._crash_on_exit
+        self._crash_on_exit = False
+        if not crash:
+            self.reason = describe_exit(code)
+        policy = self.ptype.restart
+        if not crash and (
+            policy == RestartPolicy.NEVER or (policy == RestartPolicy.ON_FAILURE and code == 0)
+        ):
+            self._move(S.EXITED if code == 0 else S.ERRORED)
+            return
+        if not crash and uptime >= self.ptype.min_uptime:
+            self.crashes_in_row = 0
+            self.restarts += 1
+            self._spawn()
+            return
+        self.crashes_in_row += 1
+        if self.crashes_in_row >= self.ptype.max_restarts:
+            self.reason = (
+                f"{self.reason}; gave up after {self.crashes_in_row} exits in a row "
+                f"within min_uptime ({self.ptype.min_uptime:g}s)"
+            )
+            self._move(S.ERRORED)
+            return
+        self._move(S.BACKOFF)
+        self._timer = self.timers.call_later(
+            backoff_delay(self.crashes_in_row), self._restart_from_backoff
+        )
+
+    # -- internals --------------------------------------------------------------------
+
+    def _restart_from_backoff(self) -> None:
+        self._timer = None
+        if self.state == S.BACKOFF:
+            self.restarts += 1
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self.status_text = None
+        try:
+            pid = self.spawner.spawn(self)
+        except SpawnError as exc:
+            self.pid = None
+            self.reason = str(exc)
+            self.exit_code = None
+            self._move(S.ERRORED)
+            return
+        self.pid = pid
+        self.started_at = self.clock()
+        self._move(S.STARTING)
+
+    def _terminate(self) -> None:
+        if self.pid is None:
+            return
+        self.spawner.kill_group(self.pid, signal.SIGTERM)
+        self._cancel_timer()
+        pid = self.pid
+        self._timer = self.timers.call_later(self.ptype.kill_timeout, lambda: self._kill(pid))
+
+    def _kill(self, pid: int) -> None:
+        self._timer = None
+        if self.pid == pid:
+            self.spawner.kill_group(pid, signal.SIGKILL)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _move(self, new: InstanceState) -> None:
+        old = self.state
+        if new not in ALLOWED[old]:
+            raise InvalidTransition(f"{self.id}: {old.value} -> {new.value}")
+        self.state = new
+        self.on_change(self, old)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with code {code}"

@@ -1,0 +1,231 @@
+"""Instance output: pipe readers, per-type log files, a bounded tail, live subscribers.
+
+The hot path works on chunks, never line by line in Python: one read of up to 1 MiB, one
+bytes.replace to put `ISO-time id | ` in front of every line, one write. Lines in one chunk
+share the timestamp of the read that brought them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+log = logging.getLogger("procman.logs")
+
+READ_SIZE = 1 << 20
+MAX_PARTIAL = 64 * 1024  # a "line" longer than this is cut, so one child cannot hoard memory
+TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
+TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
+SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is dropped
+
+Sink = Callable[[float, str, bytes], None]
+
+
+@dataclass(slots=True)
+class _Pipe:
+    type_name: str
+    label: str
+    prefix: bytes  # b" web.1 | "
+    partial: bytes = b""
+
+
+@dataclass(eq=False)
+class Subscriber:
+    type_name: str | None = None
+    label: str | None = None
+    queue: deque = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False
+
+    def wants(self, type_name: str, label: str) -> bool:
+        if self.label is not None:
+            return label == self.label
+        return self.type_name is None or self.type_name == type_name
+
+    def offer(self, item: tuple[float, str, bytes]) -> None:
+        if self.dropped:
+            return
+        if len(self.queue) >= SUBSCRIBER_QUEUE:
+            self.dropped = True
+            self.queue.clear()
+        else:
+            self.queue.append(item)
+        self.wakeup.set()
+
+
+class LogHub:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        logs_dir: Path,
+        sink: Sink | None = None,
+    ) -> None:
+        self.loop, self.logs_dir, self.sink = loop, logs_dir, sink
+        self._pipes: dict[int, _Pipe] = {}
+        self._files: dict[str, int] = {}
+        self._tails: dict[str, deque[tuple[float, str, bytes]]] = {}
+        self._tail_sizes: dict[str, int] = {}
+        self.subscribers: set[Subscriber] = set()
+        self.dropped_writes = 0
+        self._stamp_second = -1
+        self._stamp_text = ""
+
+    # -- pipes --------------------------------------------------------------------------
+
+    def attach(self, fd: int, type_name: str, label: str) -> None:
+        self._pipes[fd] = _Pipe(type_name, label, f" {label} | ".encode())
+        self.loop.add_reader(fd, self._on_readable, fd)
+
+    def close(self) -> None:
+        for fd in list(self._pipes):
+            self._drain_and_close(fd)
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
+
+    def _drain_and_close(self, fd: int) -> None:
+        while fd in self._pipes:
+            self._on_readable(fd)
+            if fd in self._pipes and not self._readable_now(fd):
+                self._close_pipe(fd)
+
+    @staticmethod
+    def _readable_now(fd: int) -> bool:
+        import select
+
+        return bool(select.select([fd], [], [], 0)[0])
+
+    def _close_pipe(self, fd: int) -> None:
+        pipe = self._pipes.pop(fd, None)
+        self.loop.remove_reader(fd)
+        os.close(fd)
+        if pipe is not None and pipe.partial:
+            self._publish(pipe, pipe.partial + b"\n")
+
+    def _on_readable(self, fd: int) -> None:
+        pipe = self._pipes.get(fd)
+        if pipe is None:
+            return
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_pipe(fd)
+            return
+        if pipe.partial:
+            data = pipe.partial + data
+            pipe.partial = b""
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) >= MAX_PARTIAL:
+                self._publish(pipe, data + b"\n")
+            else:
+                pipe.partial = data
+            return
+        if end != len(data) - 1:
+            pipe.partial = data[end + 1 :]
+            data = data[: end + 1]
+        self._publish(pipe, data)
+
+    # -- output -------------------------------------------------------------------------
+
+    def _stamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_text = datetime.fromtimestamp(second).astimezone().isoformat()
+        # 2026-11-28T10:00:01+00:00 -> 2026-11-28T10:00:01.123+00:00
+        text = self._stamp_text
+        return f"{text[:19]}.{int((now - second) * 1000):03d}{text[19:]}"
+
+    def _publish(self, pipe: _Pipe, block: bytes) -> None:
+        """block holds whole lines, the last one ending in a newline."""
+        now = time.time()
+        prefix = self._stamp(now).encode() + pipe.prefix
+        out = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        self._write(pipe.type_name, out)
+        item = (now, pipe.label, block)
+        self._remember(pipe.type_name, item)
+        for sub in self.subscribers:
+            if sub.wants(pipe.type_name, pipe.label):
+                sub.offer(item)
+        if self.sink is not None:
+            try:
+                self.sink(now, pipe.label, block)
+            except Exception:  # a broken terminal must not stop the capture
+                log.exception("log sink failed")
+                self.sink = None
+
+    def _write(self, type_name: str, data: bytes) -> None:
+        fd = self._files.get(type_name)
+        try:
+            if fd is None:
+                self.logs_dir.mkdir(parents=True, exist_ok=True)
+                path = self.logs_dir / f"{type_name}.log"
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._files[type_name] = fd
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            # A full disk costs lines, never the daemon or the children.
+            self.dropped_writes += 1
+            if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
+                log.warning("cannot write %s log: %s", type_name, exc)
+
+    def _remember(self, type_name: str, item: tuple[float, str, bytes]) -> None:
+        now, label, block = item
+        if len(block) > TAIL_BLOCK:
+            cut = block.find(b"\n", len(block) - TAIL_BLOCK)
+            block = block[cut + 1 :]
+            item = (now, label, block)
+        tail = self._tails.setdefault(type_name, deque())
+        tail.append(item)
+        size = self._tail_sizes.get(type_name, 0) + len(block)
+        while size > TAIL_BYTES and len(tail) > 1:
+            size -= len(tail.popleft()[2])
+        self._tail_sizes[type_name] = size
+
+    # -- queries ------------------------------------------------------------------------
+
+    def tail(
+        self, lines: int, type_name: str | None = None, label: str | None = None
+    ) -> list[tuple[float, str, str]]:
+        """The last `lines` lines, merged across types in time order."""
+        picked: list[tuple[float, int, str, str]] = []
+        seq = 0
+        for name, blocks in self._tails.items():
+            if type_name is not None and name != type_name:
+                continue
+            found = 0
+            for now, lab, block in reversed(blocks):
+                if label is not None and lab != label:
+                    continue
+                texts = block.decode(errors="replace").splitlines()
+                for text in reversed(texts):
+                    seq -= 1
+                    picked.append((now, seq, lab, text))
+                    found += 1
+                    if found >= lines:
+                        break
+                if found >= lines:
+                    break
+        picked.sort()
+        return [(now, lab, text) for now, _, lab, text in picked[-lines:]] if lines else []
+
+    def forget(self, type_name: str) -> None:
+        fd = self._files.pop(type_name, None)
+        if fd is not None:
+            os.close(fd)

@@ -1,0 +1,284 @@
+"""run(): detach or stay in front, take the project lock, build the loop, serve, shut down.
+
+The detached start is a double fork; the process the CLI spawned has its stdout on a pipe,
+and the daemon writes one line there once its socket listens: "ready", "running" (another
+daemon already serves this project) or "error: ...". Then stdout goes to the daemon log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from procman import paths
+from procman.daemon.handlers import Handlers
+from procman.daemon.logs import LogHub, Sink
+from procman.daemon.reaper import Reaper
+from procman.daemon.server import ControlServer
+from procman.daemon.supervisor import Supervisor
+from procman.errors import ProcmanError
+
+log = logging.getLogger("procman.daemon")
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def run(
+    project: Path,
+    *,
+    detach: bool = False,
+    autostart: dict[str, Any] | None = None,
+    sink: Sink | None = None,
+    on_error: Callable[[str], None] | None = None,
+    log_level: int = logging.INFO,
+) -> int:
+    """Run a daemon for project until it is shut down; the process exit code."""
+    project = project.resolve()
+    for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+    ready_fd: int | None = None
+    if detach:
+        ready_fd = _detach(project)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    sock_path = paths.socket_path(project)
+    try:
+        sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = _take_lock(sock_path)
+    except OSError as exc:
+        _tell(ready_fd, f"error: cannot use {sock_path.parent}: {exc}")
+        return 1
+    if lock is None:
+        _tell(ready_fd, "running")
+        if on_error:
+            on_error(f"a daemon for {project} is already running")
+        return 0 if detach else 1
+    try:
+        return asyncio.run(_serve(project, sock_path, ready_fd, autostart, sink, on_error))
+    except ProcmanError as exc:
+        _tell(ready_fd, f"error: {exc}")
+        if on_error:
+            on_error(str(exc))
+        return 1
+    finally:
+        os.close(lock)
+
+
+async def _serve(
+    project: Path,
+    sock_path: Path,
+    ready_fd: int | None,
+    autostart: dict[str, Any] | None,
+    sink: Sink | None,
+    on_error: Callable[[str], None] | None,
+) -> int:
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_log_stray)
+    _become_subreaper()
+    reaper = Reaper()
+    loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
+    logs = LogHub(loop, paths.logs_dir(project), sink)
+    notify_path = str(sock_path.with_suffix(".notify"))
+    supervisor = Supervisor(
+        project,
+        loop=loop,
+        logs=logs,
+        reaper=reaper,
+        state_path=paths.state_file(project),
+        base_env=dict(os.environ),
+        notify_path=notify_path,
+    )
+    done = asyncio.Event()
+    handlers = Handlers(supervisor, logs, on_shutdown=done.set)
+    server = ControlServer(sock_path, handlers.dispatch)
+    await server.start()
+    notify_sock = _notify_socket(loop, notify_path, supervisor)
+    exit_code = 0
+    stopping: list[asyncio.Task] = []
+
+    def on_signal(signum: int) -> None:
+        if stopping:  # second signal: no more patience
+            log.warning("second %s: killing every instance", signal.Signals(signum).name)
+            supervisor.kill_all()
+            return
+        log.info("%s: stopping everything", signal.Signals(signum).name)
+        handlers.closing = True
+        stopping.append(loop.create_task(_stop_then(supervisor, done)))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+
+    _tell(ready_fd, "ready")
+    log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
+    if autostart is not None:
+        try:
+            outcome = await supervisor.start(**autostart)
+            for failure in outcome["failed"]:
+                message = f"{failure['id']} {failure['state']}: {failure['reason']}"
+                log.warning(message)
+                if on_error:
+                    on_error(message)
+        except ProcmanError as exc:
+            log.error("%s", exc)
+            if on_error:
+                on_error(str(exc))
+            exit_code = 1
+            done.set()
+    await done.wait()
+    if not stopping:
+        await supervisor.shutdown()
+    else:
+        await asyncio.gather(*stopping, return_exceptions=True)
+    await server.close()
+    if notify_sock is not None:
+        loop.remove_reader(notify_sock.fileno())
+        notify_sock.close()
+        try:
+            os.unlink(notify_path)
+        except OSError:
+            pass
+    reaper.drain()
+    logs.close()
+    log.info("procman daemon %d exits", os.getpid())
+    return exit_code
+
+
+async def _stop_then(supervisor: Supervisor, done: asyncio.Event) -> None:
+    try:
+        await supervisor.shutdown()
+    finally:
+        done.set()
+
+
+def _detach(project: Path) -> int:
+    """Double fork and setsid; returns the fd of the CLI's pipe for the ready line."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    ready_fd = os.dup(1)
+    os.set_inheritable(ready_fd, False)
+    log_path = paths.daemon_log(project)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(devnull)
+    os.close(out)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    return ready_fd
+
+
+def _take_lock(sock_path: Path) -> int | None:
+    fd = os.open(str(sock_path) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _tell(ready_fd: int | None, line: str) -> None:
+    if ready_fd is None:
+        return
+    try:
+        os.write(ready_fd, line.encode() + b"\n")
+    except OSError:
+        pass
+    finally:
+        os.close(ready_fd)
+
+
+def _become_subreaper() -> None:
+    """Orphaned grandchildren are re-parented to us, so they are reaped, never zombies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _notify_socket(
+    loop: asyncio.AbstractEventLoop, path: str, supervisor: Supervisor
+) -> socket.socket | None:
+    """The sd_notify datagram socket; SO_PASSCRED tells us which pid sent each message."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        sock.setblocking(False)
+    except OSError as exc:
+        log.warning("no sd_notify socket at %s: %s", path, exc)
+        return None
+    creds_size = socket.CMSG_SPACE(12)
+
+    def on_readable() -> None:
+        for _ in range(64):
+            try:
+                data, ancdata, _flags, _addr = sock.recvmsg(4096, creds_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            pid = None
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = int.from_bytes(payload[:4], sys.byteorder)
+            if pid is None:
+                continue
+            fields = {}
+            for line in data.decode(errors="replace").splitlines():
+                key, sep, value = line.partition("=")
+                if sep:
+                    fields[key] = value
+            try:
+                supervisor.on_notify(pid, fields)
+            except Exception:
+                log.exception("bad notify message from pid %d", pid)
+
+    loop.add_reader(sock.fileno(), on_readable)
+    return sock
+
+
+def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    log.error("unhandled: %s", context.get("message"), exc_info=context.get("exception"))
+
+
+def plain_sink(stream_fd: int = 1) -> Sink:
+    """`HH:MM:SS web.1 | line` to a file descriptor: the foreground daemon's merged output."""
+
+    def write(now: float, label: str, block: bytes) -> None:
+        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} | ".encode()
+        data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(stream_fd, view) :]
+
+    return write

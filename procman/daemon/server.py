@@ -1,0 +1,191 @@
+"""The control socket: transport only. One task per connection; a bad line gets an error
+object on that connection and nothing else happens; nothing raises out of a client task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from procman import protocol
+from procman.errors import ErrorCode, ProcmanError
+
+log = logging.getLogger("procman.server")
+
+READ_SIZE = 64 * 1024
+
+Dispatch = Callable[[protocol.Request], Awaitable[Any]]
+
+
+class Stream:
+    """What a handler returns to send many objects: an async iterator of JSON-able objects."""
+
+    def __init__(self, items: AsyncIterator[Any]) -> None:
+        self.items = items
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+class ControlServer:
+    def __init__(self, path: Path, dispatch: Dispatch) -> None:
+        self.path, self.dispatch = path, dispatch
+        self.server: asyncio.AbstractServer | None = None
+        self.tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.path.parent, 0o700)
+        try:
+            self.path.unlink()  # stale: we hold the project lock, so no live daemon owns it
+        except FileNotFoundError:
+            pass
+        old_umask = os.umask(0o177)
+        try:
+            self.server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            uid = peer_uid(writer.get_extra_info("socket"))
+            if uid is not None and uid not in (os.getuid(), 0):
+                writer.write(protocol.error(None, ErrorCode.BAD_REQUEST, "permission denied"))
+                await writer.drain()
+                return
+            await self._session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("control connection failed")
+        finally:
+            self.tasks.discard(task)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError, asyncio.CancelledError):
+                pass
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = b""
+        discarding = False  # inside a line that passed the size cap
+        while True:
+            chunk = await reader.read(READ_SIZE)
+            if not chunk:
+                return
+            buffer += chunk
+            while True:
+                end = buffer.find(b"\n")
+                if end < 0:
+                    if len(buffer) > protocol.MAX_LINE and not discarding:
+                        discarding = True
+                        writer.write(
+                            protocol.error(
+                                None,
+                                ErrorCode.BAD_REQUEST,
+                                f"request line over {protocol.MAX_LINE} bytes",
+                            )
+                        )
+                        await writer.drain()
+                    if discarding:
+                        buffer = b""
+                    break
+                line, buffer = buffer[:end], buffer[end + 1 :]
+                if discarding:
+                    discarding = False
+                    continue
+                if not line.strip():
+                    continue
+                if not await self._handle(line, reader, writer):
+                    return
+
+    async def _handle(
+        self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Answer one request; False when the connection is done (after a stream)."""
+        req_id = None
+        try:
+            request = protocol.decode_request(line)
+            req_id = request.id
+            result = await self.dispatch(request)
+        except ProcmanError as exc:
+            writer.write(protocol.error(req_id, exc.code, exc.message))
+            await writer.drain()
+            return True
+        except Exception as exc:
+            log.exception("request failed: %r", line[:200])
+            writer.write(protocol.error(req_id, ErrorCode.INTERNAL, f"internal error: {exc}"))
+            await writer.drain()
+            return True
+        if isinstance(result, Stream):
+            await self._stream(req_id, result, reader, writer)
+            return False
+        writer.write(protocol.result(req_id, result))
+        await writer.drain()
+        return True
+
+    async def _stream(
+        self,
+        req_id: Any,
+        stream: Stream,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Send items until the stream ends or the client hangs up."""
+        hangup = asyncio.ensure_future(reader.read(1))
+        items = stream.items.__aiter__()
+        try:
+            while True:
+                nxt = asyncio.ensure_future(items.__anext__())
+                await asyncio.wait({nxt, hangup}, return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():
+                    nxt.cancel()
+                    await asyncio.gather(nxt, return_exceptions=True)
+                    return
+                try:
+                    item = nxt.result()
+                except StopAsyncIteration:
+                    return
+                except ProcmanError as exc:
+                    writer.write(protocol.error(req_id, exc.code, exc.message))
+                    await writer.drain()
+                    return
+                writer.write(protocol.result(req_id, item))
+                await writer.drain()
+        finally:
+            hangup.cancel()
+            await asyncio.gather(hangup, return_exceptions=True)
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()

@@ -1,0 +1,142 @@
+"""Immutable configuration and the shapes that travel on the wire. Stdlib only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+class RestartPolicy(str, Enum):
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    NEVER = "never"
+
+
+class InstanceState(str, Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    EXITED = "exited"  # restart: never (or on-failure) and a clean exit
+    ERRORED = "errored"  # gave up: too many early exits, or could not start
+
+
+#: States in which a process of the instance exists.
+LIVE_STATES = frozenset({InstanceState.STARTING, InstanceState.RUNNING, InstanceState.STOPPING})
+#: States a start/scale waits for: the instance is up or has given up.
+SETTLED_STATES = frozenset(
+    {InstanceState.RUNNING, InstanceState.EXITED, InstanceState.ERRORED, InstanceState.STOPPED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCheck:
+    """How an instance shows it is ready: none | port | notify | http:/path."""
+
+    kind: str = "none"
+    path: str = "/"
+
+    KINDS = ("none", "port", "notify", "http")
+
+    @classmethod
+    def parse(cls, text: str) -> ReadyCheck:
+        if text.startswith("http:"):
+            path = text[len("http:") :] or "/"
+            if not path.startswith("/"):
+                raise ValueError(f"{text!r}: the http check needs a path, like http:/healthz")
+            return cls("http", path)
+        if text in ("none", "port", "notify"):
+            return cls(text)
+        raise ValueError(f"{text!r} is not a ready check (none, port, notify, http:/path)")
+
+    def __str__(self) -> str:
+        return f"http:{self.path}" if self.kind == "http" else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscale:
+    min: int
+    max: int
+    cpu: float  # target mean CPU % per instance
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessType:
+    name: str
+    cmd: str
+    instances: int = 1
+    port: int | None = None
+    socket: bool = False  # the daemon binds and passes the listener on fd 3
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # absolute; None means the project directory
+    restart: RestartPolicy = RestartPolicy.ALWAYS
+    kill_timeout: float = 5.0
+    max_memory: int | None = None  # bytes
+    ready: ReadyCheck = ReadyCheck()
+    ready_timeout: float = 30.0
+    min_uptime: float = 5.0
+    max_restarts: int = 10
+    autoscale: Autoscale | None = None
+    line: int | None = None  # where it was declared, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Formation:
+    """What to run: the process types in file order, plus where they came from."""
+
+    root: Path  # the project directory
+    types: tuple[ProcessType, ...]
+    source: Path | None = None  # the Procfile / procman.yaml; None for an ad-hoc command
+    env: dict[str, str] = field(default_factory=dict)  # merged env files
+    env_files: tuple[Path, ...] = ()
+
+    def get(self, name: str) -> ProcessType | None:
+        for ptype in self.types:
+            if ptype.name == name:
+                return ptype
+        return None
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.types]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InstanceId:
+    """`web.3` outside (1-based, as Foreman prints it), index 2 inside."""
+
+    type: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.type}.{self.index + 1}"
+
+    @classmethod
+    def parse(cls, text: str) -> InstanceId:
+        name, sep, number = text.rpartition(".")
+        if not sep or not NAME_RE.match(name) or not number.isdigit() or int(number) < 1:
+            raise ValueError(f"{text!r} is not an instance id like web.1")
+        return cls(name, int(number) - 1)
+
+
+@dataclass(slots=True)
+class InstanceStatus:
+    """One row of `status --json`; asdict() is the wire form."""
+
+    id: str
+    type: str
+    index: int
+    pid: int | None
+    state: str
+    uptime_s: float | None
+    restarts: int
+    cpu_percent: float | None
+    memory_bytes: int | None
+    port: int | None
+    exit_code: int | None = None
+    reason: str | None = None

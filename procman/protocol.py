@@ -1,0 +1,120 @@
+"""Newline-delimited JSON framing and the method list. No sockets here.
+
+One request per line: {"id": 1, "method": "scale", "params": {...}}
+Streaming methods (logs with follow, events) send one object per line until the client
+closes.
+Streaming methods (logs with follow, events) send one object per line until the client closes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from procman.errors import ErrorCode, ProtocolError
+
+MAX_LINE = 1024 * 1024  # bytes, newline excluded
+
+#: method -> {param: (accepted types, required)}. The daemon checks params against this
+#: before a handler runs; docs/protocol.md documents each one (a test compares them).
+METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "ping": {},
+    "status": {"target": ((str, type(None)), False)},
+    "start": {
+        "source": ((dict, type(None)), False),
+        "counts": ((dict,), False),
+        "instances": ((str, int, type(None)), False),
+        "target": ((str, type(None)), False),
+        "wait": ((bool,), False),
+    },
+    "stop": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
+    "restart": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
+    "reload": {"target": ((str, type(None)), False)},
+    "scale": {"counts": ((dict,), True), "wait": ((bool,), False)},
+    "logs": {
+        "target": ((str, type(None)), False),
+        "lines": ((int,), False),
+        "follow": ((bool,), False),
+    },
+    "events": {},
+    "formation": {},
+    "shutdown": {},
+}
+
+STREAM_METHODS = frozenset({"events"})  # logs streams only with follow=true
+
+
+@dataclass(slots=True)
+class Request:
+    id: Any
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+def request(req_id: Any, method: str, params: dict[str, Any] | None = None) -> bytes:
+    return encode({"id": req_id, "method": method, "params": params or {}})
+
+
+def result(req_id: Any, value: Any) -> bytes:
+    return encode({"id": req_id, "result": value})
+
+
+def error(req_id: Any, code: ErrorCode | str, message: str, data: Any = None) -> bytes:
+    err: dict[str, Any] = {"code": str(getattr(code, "value", code)), "message": message}
+    if data is not None:
+        err["data"] = data
+    return encode({"id": req_id, "error": err})
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse and check one request line; ProtocolError carries the code to answer with."""
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"request line over {MAX_LINE} bytes", ErrorCode.BAD_REQUEST)
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"invalid JSON: {exc}", ErrorCode.BAD_REQUEST) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("a request must be a JSON object", ErrorCode.BAD_REQUEST)
+    method = obj.get("method")
+    if not isinstance(method, str):
+        raise ProtocolError('a request needs a "method" string', ErrorCode.BAD_REQUEST)
+    if method not in METHODS:
+        known = ", ".join(sorted(METHODS))
+        raise ProtocolError(f"unknown method {method!r} (known: {known})", ErrorCode.UNKNOWN_METHOD)
+    params = obj.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ProtocolError('"params" must be an object', ErrorCode.BAD_PARAMS)
+    shape = METHODS[method]
+    for key, value in params.items():
+        if key not in shape:
+            raise ProtocolError(
+                f"{method}: unknown param {key!r} (known: {', '.join(shape) or 'none'})",
+                ErrorCode.BAD_PARAMS,
+            )
+        types, _ = shape[key]
+        # bool is an int in Python; a param that wants an int must not take true/false
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = "/".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ProtocolError(f"{method}: param {key!r} must be {names}", ErrorCode.BAD_PARAMS)
+    for key, (_, required) in shape.items():
+        if required and key not in params:
+            raise ProtocolError(f"{method}: param {key!r} is required", ErrorCode.BAD_PARAMS)
+    return Request(obj.get("id"), method, params)
+
+
+def decode_reply(line: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"daemon sent invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("daemon sent a non-object reply")
+    return obj

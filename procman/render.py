@@ -1,0 +1,234 @@
+"""Everything the CLI prints. rich only on a terminal, imported there and nowhere else;
+piped output is plain text (and `--json` is JSON) so scripts and `status` stay fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
+PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
+STATE_STYLE = {
+    "running": "green",
+    "starting": "cyan",
+    "backoff": "yellow",
+    "stopping": "yellow",
+    "stopped": "dim",
+    "exited": "dim",
+    "errored": "bold red",
+}
+
+
+def fancy(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def colour_on(stream: Any = None) -> bool:
+    return fancy(stream) and not os.environ.get("NO_COLOR")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def error(message: str) -> None:
+    if colour_on(sys.stderr):
+        sys.stderr.write(f"\033[31merror:\033[0m {message}\n")
+    else:
+        sys.stderr.write(f"error: {message}\n")
+
+
+def info(message: str) -> None:
+    sys.stdout.write(message + "\n")
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+# -- numbers --------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def size(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "-"
+    value = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    cpu = row.get("cpu_percent")
+    return [
+        row["id"],
+        str(row["pid"] or "-"),
+        row["state"],
+        duration(row.get("uptime_s")),
+        str(row.get("restarts", 0)),
+        "-" if cpu is None else f"{cpu:.1f}%",
+        size(row.get("memory_bytes")),
+        str(row.get("port") or "-"),
+    ]
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def status_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        info("no instances")
+        return
+    reasons = [
+        f"{r['id']}: {r['reason']}"
+        for r in rows
+        if r["state"] in ("errored", "backoff") and r.get("reason")
+    ]
+    if not fancy():
+        cells = [list(COLUMNS)] + [_cells(r) for r in rows]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+        for line in cells:
+            info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        for reason in reasons:
+            info(reason)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in COLUMNS:
+        table.add_column(
+            name,
+            justify="right" if name in ("pid", "restarts", "cpu", "memory", "port") else "left",
+        )
+    for row in rows:
+        cells = _cells(row)
+        colour = _type_style(row["type"])
+        cells[0] = f"[{colour}]{cells[0]}[/]"
+        cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
+        table.add_row(*cells)
+    console = _console()
+    console.print(table)
+    for reason in reasons:
+        console.print(f"[red]{reason}[/]")
+
+
+def outcome(result: dict[str, Any], verb: str) -> bool:
+    """Print what a start/scale/restart did; True when every instance came up."""
+    rows = result.get("status", [])
+    status_table(rows)
+    for failure in result.get("failed", []):
+        error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+    return bool(result.get("ok", True))
+
+
+@contextmanager
+def waiting(message: str) -> Iterator[None]:
+    """A spinner on a terminal; nothing when piped."""
+    if not fancy(sys.stderr):
+        yield
+        return
+    with _console(stderr=True).status(message):
+        yield
+
+
+# -- logs -----------------------------------------------------------------------------------
+
+
+def _type_colour(type_name: str) -> int:
+    return PALETTE[zlib.crc32(type_name.encode()) % len(PALETTE)]
+
+
+def _type_style(type_name: str) -> str:
+    names = {
+        36: "cyan",
+        33: "yellow",
+        32: "green",
+        35: "magenta",
+        34: "blue",
+        91: "bright_red",
+        96: "bright_cyan",
+        93: "bright_yellow",
+        92: "bright_green",
+        95: "bright_magenta",
+    }
+    return names[_type_colour(type_name)]
+
+
+def log_formatter(stream: Any = None) -> Callable[[float, str, str], str]:
+    coloured = colour_on(stream)
+    cache: dict[str, str] = {}
+
+    def fmt(now: float, label: str, text: str) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(now))
+        if not coloured:
+            return f"{stamp} {label} | {text}"
+        prefix = cache.get(label)
+        if prefix is None:
+            colour = _type_colour(label.rpartition(".")[0] or label)
+            prefix = cache[label] = f"\033[{colour}m{label} |\033[0m"
+        return (
+            f"\033[{_type_colour(label.rpartition('.')[0] or label)}m{stamp}\033[0m {prefix} {text}"
+        )
+
+    return fmt
+
+
+def log_lines(lines: Iterable[list[Any]], fmt: Callable[[float, str, str], str]) -> None:
+    out = sys.stdout
+    out.write("".join(fmt(now, label, text) + "\n" for now, label, text in lines))
+    out.flush()
+
+
+def foreground_sink() -> Callable[[float, str, bytes], None]:
+    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout."""
+    fmt = log_formatter(sys.stdout)
+
+    def sink(now: float, label: str, block: bytes) -> None:
+        text = block.decode(errors="replace")
+        log_lines(([now, label, line] for line in text.splitlines()), fmt)
+
+    return sink
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def formation(info_: dict[str, Any]) -> None:
+    """`procman check`: the formation as loaded."""
+    info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
+    if info_.get("env_files"):
+        info(f"env files: {', '.join(info_['env_files'])}")
+    for t in info_["types"]:
+        extras = [f"instances={t['instances']}"]
+        if t.get("port"):
+            extras.append(f"port={t['port']}" + (" (held socket)" if t.get("socket") else ""))
+        extras.append(f"ready={t['ready']}")
+        extras.append(f"restart={t['restart']}")
+        info(f"  {t['name']}: {t['cmd']}")
+        info(f"      {' '.join(extras)}")
+        for key, value in t.get("env", {}).items():
+            info(f"      env {key}={value}")

@@ -1,0 +1,182 @@
+"""The test harness: a project directory, the real CLI and daemon, and a teardown that
+leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from procman.client import Client
+from procman.errors import ProcmanError
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+EXAMPLES = ROOT / "examples"
+PY = sys.executable
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 10.0, message: str = "") -> Any:
+    """Poll cond until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or cond}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Harness:
+    """One project directory, its daemon and everything it started."""
+
+    def __init__(self, root: Path, sock_dir: Path) -> None:
+        self.root = root
+        self.sock = sock_dir / "d.sock"
+        self.env = {
+            **os.environ,
+            "PROCMAN_SOCKET": str(self.sock),
+            "PROCMAN_HOME": str(root / ".procman"),
+            "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+        }
+        self.client = Client(root, self.sock)
+        self.background: list[subprocess.Popen] = []
+
+    # -- files ------------------------------------------------------------------------------
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def procfile(self, text: str) -> Path:
+        return self.write("Procfile", text)
+
+    def yaml(self, text: str) -> Path:
+        return self.write("procman.yaml", text)
+
+    # -- the CLI ----------------------------------------------------------------------------
+
+    def run(
+        self, *args: str, timeout: float = 30, expect: int | None = 0, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [PY, "-m", "procman", *args],
+            cwd=cwd or self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if expect is not None and proc.returncode != expect:
+            raise AssertionError(
+                f"procman {' '.join(args)} exited {proc.returncode}, wanted {expect}\n"
+                f"stdout: {proc.stdout}\nstderr: {proc.stderr}\n{self.daemon_log()}"
+            )
+        return proc
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen:
+        proc = subprocess.Popen([PY, "-m", "procman", *args], cwd=self.root, env=self.env, **kwargs)
+        self.background.append(proc)
+        return proc
+
+    def daemon_log(self) -> str:
+        path = self.root / ".procman" / "daemon.log"
+        return f"daemon.log:\n{path.read_text()[-4000:]}" if path.exists() else "(no daemon.log)"
+
+    # -- facts ------------------------------------------------------------------------------
+
+    def status(self, target: str | None = None) -> list[dict[str, Any]]:
+        return self.client.call("status", {"target": target})["instances"]
+
+    def by_id(self) -> dict[str, dict[str, Any]]:
+        return {row["id"]: row for row in self.status()}
+
+    def wait_state(self, ident: str, state: str, timeout: float = 10) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            row = self.by_id().get(ident)
+            return row if row and row["state"] == state else None
+
+        return wait_until(check, timeout, f"{ident} {state}")
+
+    def wait_log(self, needle: str, timeout: float = 10, target: str | None = None) -> str:
+        def check() -> str | None:
+            lines = self.client.call("logs", {"lines": 2000, "target": target})["lines"]
+            found = [text for _, _, text in lines if needle in text]
+            return found[-1] if found else None
+
+        return wait_until(check, timeout, f"log line {needle!r}")
+
+    def env_of(self, ident: str, timeout: float = 10) -> dict[str, Any]:
+        line = self.wait_log("ENV ", timeout, target=ident)
+        return json.loads(line.split("ENV ", 1)[1])
+
+    def daemon_pid(self) -> int | None:
+        try:
+            return self.client.call("ping")["pid"]
+        except ProcmanError:
+            return None
+
+    def ours(self) -> list[psutil.Process]:
+        """Every live process whose environment carries this project's socket: the daemon,
+        its instances and their descendants (they inherit it)."""
+        found = []
+        me = os.getpid()
+        for proc in psutil.process_iter():
+            if proc.pid == me:
+                continue
+            try:
+                mine = proc.environ().get("PROCMAN_SOCKET") == str(self.sock)
+                if mine and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except (psutil.Error, OSError):
+                continue
+        return [p for p in found if p.pid not in {b.pid for b in self.background}]
+
+    def teardown(self) -> list[str]:
+        """Shut down, then kill whatever is left; returns what had to be killed."""
+        try:
+            self.client.call("shutdown")
+        except ProcmanError:
+            pass
+        for proc in self.background:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        leftovers = []
+        try:
+            wait_until(lambda: not self.ours(), 10, "the daemon and its children to exit")
+        except AssertionError:
+            for proc in self.ours():
+                try:
+                    leftovers.append(f"{proc.pid} {' '.join(proc.cmdline())}")
+                    proc.kill()
+                except psutil.Error:
+                    pass
+        return leftovers

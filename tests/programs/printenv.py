@@ -1,0 +1,31 @@
+"""Prints the procman environment as one JSON line, then idles until SIGTERM."""
+
+import json
+import os
+import signal
+import sys
+
+KEYS = (
+    "PORT",
+    "PROCMAN_NAME",
+    "PROCMAN_INSTANCE",
+    "PROCMAN_ID",
+    "PS",
+    "PYTHONUNBUFFERED",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "FROM_ENV_FILE",
+    "FROM_TYPE",
+    "LAYERED",
+)
+info = {key: os.environ.get(key) for key in KEYS}
+info["pid"] = os.getpid()
+try:
+    os.fstat(3)
+    info["fd3"] = True
+except OSError:
+    info["fd3"] = False
+print("ENV " + json.dumps(info, sort_keys=True))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+signal.pause()

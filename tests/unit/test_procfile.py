@@ -1,0 +1,106 @@
+"""Procfile parsing: Foreman's format, line numbers in every error, the $PORT rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from procman.config.procfile import mentions_port, parse_procfile
+from procman.errors import ConfigError
+from procman.model import ProcessType, ReadyCheck
+
+
+def test_basic_types_in_file_order() -> None:
+    text = "# a comment\n\nweb: python app.py\n  worker :  python worker.py --queue=a:b  \n"
+    types = parse_procfile(text, "Procfile")
+    assert [t.name for t in types] == ["web", "worker"]
+    assert types[0] == ProcessType(name="web", cmd="python app.py", line=3)
+    # only the first ':' splits; whitespace around name and command is stripped
+    assert types[1].cmd == "python worker.py --queue=a:b"
+    assert types[1].line == 4
+    assert all(t.port is None and not t.socket and t.ready == ReadyCheck("none") for t in types)
+
+
+def test_crlf_bom_and_indented_comment() -> None:
+    text = "\ufeffweb: run\r\n   # not a type\r\nclock: tick\r\n"
+    types = parse_procfile(text, "Procfile")
+    assert [(t.name, t.cmd, t.line) for t in types] == [("web", "run", 1), ("clock", "tick", 3)]
+
+
+def test_empty_file_gives_no_types() -> None:
+    assert parse_procfile("# nothing\n\n", "Procfile") == []
+
+
+def test_port_rule_uses_position_among_all_types() -> None:
+    text = (
+        "web: gunicorn -b 0.0.0.0:$PORT app\n"
+        "worker: python worker.py\n"
+        "api: uvicorn api:app --port ${PORT}\n"
+        "admin: serve --port=${PORT:-9000}\n"
+    )
+    types = parse_procfile(text, "Procfile", port_base=6000)
+    assert [t.port for t in types] == [6000, None, 6200, 6300]
+    assert [t.ready for t in types] == [
+        ReadyCheck("port"),
+        ReadyCheck("none"),
+        ReadyCheck("port"),
+        ReadyCheck("port"),
+    ]
+    # Foreman semantics: the command binds $PORT itself, the daemon passes no socket
+    assert not any(t.socket for t in types)
+
+
+def test_default_port_base() -> None:
+    types = parse_procfile("a: x\nb: serve $PORT\n", "Procfile")
+    assert types[1].port == 5100
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        ("serve $PORT", True),
+        ("serve ${PORT}", True),
+        ("serve --port=$PORT", True),
+        ("serve ${PORT:-80}", True),
+        ("echo $PORTAL", False),
+        ("echo PORT", False),
+        ("echo $PORT_NUMBER", False),
+    ],
+)
+def test_mentions_port(cmd: str, expected: bool) -> None:
+    assert mentions_port(cmd) is expected
+
+
+def test_port_beyond_65535_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"^Procfile:2: .*port 65600 .*not a port \(1-65535\)"):
+        parse_procfile("a: x\nb: serve $PORT\n", "Procfile", port_base=65500)
+
+
+def test_duplicate_names_first_line() -> None:
+    text = "# header\nweb: a\nworker: b\nweb: c\n"
+    with pytest.raises(ConfigError) as info:
+        parse_procfile(text, "Procfile")
+    assert str(info.value) == 'Procfile:4: duplicate process type "web" (first on line 2)'
+    assert (info.value.file, info.value.line) == ("Procfile", 4)
+
+
+def test_line_without_colon() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_procfile("web: a\njust a command\n", "conf/Procfile.dev")
+    message = str(info.value)
+    assert message.startswith("conf/Procfile.dev:2: no ':' in 'just a command'")
+    assert "expected `name: command`" in message
+
+
+@pytest.mark.parametrize("line", ["my web: a", "web.1: a", ": a", "wéb: a", "web/x: a"])
+def test_bad_name(line: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_procfile(f"ok: x\n{line}\n", "Procfile")
+    message = str(info.value)
+    assert message.startswith("Procfile:2: ")
+    assert "is not a process type name (letters, digits, '_' and '-')" in message
+
+
+@pytest.mark.parametrize("line", ["web:", "web:   ", "web:\t"])
+def test_empty_command(line: str) -> None:
+    with pytest.raises(ConfigError, match=r'^Procfile:1: process type "web" has an empty command'):
+        parse_procfile(line + "\n", "Procfile")
