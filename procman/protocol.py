@@ -1,9 +1,9 @@
 """Newline-delimited JSON framing and the method list. No sockets here.
 
 One request per line: {"id": 1, "method": "scale", "params": {...}}
+One reply per line: {"id": 1, "result": {...}} or {"id": 1, "error": {"code", "message"}}
 Streaming methods (logs with follow, events) send one object per line until the client
 closes.
-Streaming methods (logs with follow, events) send one object per line until the client closes.
 """
 
 from __future__ import annotations

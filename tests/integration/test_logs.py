@@ -1,0 +1,96 @@
+"""Captured output: log files, `logs -n`, `logs -f`, and a child that floods."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+from tests.harness import PROGRAMS, PY, Harness
+
+LINE = re.compile(r"^\d\d:\d\d:\d\d (\w+\.\d+) \| (.*)$")
+
+
+def counter_yaml() -> str:
+    return f"""processes:
+  alpha:
+    cmd: {PY} {PROGRAMS / "counter.py"}
+    instances: 2
+  beta:
+    cmd: {PY} {PROGRAMS / "counter.py"}
+"""
+
+
+def test_logs_tail_merged_and_log_files(pm: Harness) -> None:
+    pm.yaml(counter_yaml())
+    pm.run("start")
+    for ident in ("alpha.1", "alpha.2", "beta.1"):
+        pm.wait_log(f"{ident} line 4")
+    out = pm.run("logs", "-n", "100").stdout.splitlines()
+    parsed = [LINE.match(line) for line in out]
+    assert all(parsed), out
+    assert len(out) == 15
+    assert {m.group(1) for m in parsed} == {"alpha.1", "alpha.2", "beta.1"}
+    for m in parsed:
+        assert m.group(2).startswith(m.group(1) + " line ")
+    assert len(pm.run("logs", "-n", "3").stdout.splitlines()) == 3
+    only = pm.run("logs", "alpha.2").stdout.splitlines()
+    assert len(only) == 5 and all(" alpha.2 | " in line for line in only)
+    beta = pm.run("logs", "beta").stdout.splitlines()
+    assert len(beta) == 5
+    text = (pm.root / ".procman" / "logs" / "alpha.log").read_text().splitlines()
+    assert len(text) == 10
+    assert all(
+        re.match(
+            r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
+            r" alpha\.[12] \| alpha\.[12] line \d$",
+            t,
+        )
+        for t in text
+    ), text
+
+
+def test_logs_follow_streams_new_lines(pm: Harness) -> None:
+    pm.yaml(f"""processes:
+  web:
+    cmd: {PY} {PROGRAMS / "printenv.py"}
+""")
+    pm.run("start")
+    pm.wait_log("ENV ")
+    first = pm.env_of("web.1")
+    follower = pm.popen("logs", "-f", "-n", "1", stdout=subprocess.PIPE, text=True)
+    try:
+        # the tail comes after the subscription: once it is read, nothing new can be missed
+        assert f'"pid": {first["pid"]}' in follower.stdout.readline()
+        pm.run("restart", "web")
+        new_pid = pm.by_id()["web.1"]["pid"]
+        line = follower.stdout.readline()
+        assert LINE.match(line.rstrip("\n")) and f'"pid": {new_pid}' in line
+    finally:
+        follower.terminate()
+        follower.wait(5)
+        follower.stdout.close()
+
+
+def test_flooding_child_never_blocks_the_daemon(pm: Harness) -> None:
+    pm.yaml(f"""processes:
+  flood:
+    cmd: {PY} {PROGRAMS / "flood.py"} 100000000
+  quiet:
+    cmd: {PY} {PROGRAMS / "printenv.py"}
+""")
+    pm.run("start")
+    started = time.monotonic()
+    worst = 0.0
+    while True:
+        t0 = time.monotonic()
+        rows = pm.status()
+        worst = max(worst, time.monotonic() - t0)
+        logs = pm.client.call("logs", {"lines": 5, "target": "flood"})["lines"]
+        if any("flood done" in text for _, _, text in logs):
+            break
+        assert time.monotonic() - started < 60, "flood did not finish"
+    assert worst < 1.0, f"status took {worst:.3f}s during the flood"
+    assert {r["id"] for r in rows} == {"flood.1", "quiet.1"}
+    size = (pm.root / ".procman" / "logs" / "flood.log").stat().st_size
+    assert size > 100_000_000
