@@ -19,7 +19,6 @@ import click
 
 from procman import __version__, render
 from procman.client import Client, ensure_daemon
-from procman.counts import CountSpec, parse_assignment
 from procman.errors import ErrorCode, ProcmanError, RemoteError, UsageError
 
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
@@ -133,6 +132,8 @@ def _source(
 def _count(text: str | None) -> str | None:
     if text is None:
         return None
+    from procman.counts import CountSpec
+
     spec = CountSpec.parse(text)
     if spec.kind == "rel":
         raise UsageError(f"-i takes a number or max, not {text!r}")
@@ -168,6 +169,8 @@ def start(
     TARGET is a Procfile/YAML path, a script (app.py) or a command ("python app.py"),
     PM2 style. Returns once every instance is ready or has failed (exit 1).
     """
+    from procman.counts import parse_assignment
+
     counts = dict(parse_assignment(a) for a in args if ASSIGNMENT.match(a))
     targets = [a for a in args if not ASSIGNMENT.match(a)]
     if len(targets) > 1:
@@ -181,10 +184,14 @@ def start(
     }
     if foreground:
         sys.exit(_foreground(project, params))
-    if ensure_daemon(project.dir, project.client):
-        pass
-    with render.waiting("starting the formation…"):
-        result = project.client.call("start", params)
+    started = ensure_daemon(project.dir, project.client)
+    try:
+        with render.waiting("starting the formation…"):
+            result = project.client.call("start", params)
+    except RemoteError:
+        if started:  # a daemon we started for a formation that cannot load: take it back
+            project.client.call("shutdown")
+        raise
     if not render.outcome(result, "start"):
         sys.exit(1)
 
@@ -208,6 +215,8 @@ def _foreground(project: Project, params: dict[str, Any]) -> int:
 @project_options
 def scale(project: Project, assignments: tuple[str, ...]) -> None:
     """Set counts: N may be a number, max, +K or -K. Returns when the count is reached."""
+    from procman.counts import parse_assignment
+
     counts = {name: str(spec) for name, spec in map(parse_assignment, assignments)}
     with render.waiting("scaling…"):
         result = project.client.call("scale", {"counts": counts})
@@ -323,6 +332,7 @@ def check(
 ) -> None:
     """Validate the formation and print it; exit 1 on any error."""
     from procman.config.load import Source, apply_counts, cpu_count, load_formation
+    from procman.counts import CountSpec
 
     source = Source.from_dict(_source(project, None, "web", port, env_files, no_env_file) or {})
     formation = load_formation(project.dir, source)

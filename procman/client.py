@@ -6,11 +6,8 @@ Imports only the stdlib and procman's leaves: `procman status` must start fast.
 from __future__ import annotations
 
 import os
-import select
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +87,10 @@ class Client:
 
 def ensure_daemon(project: Path, client: Client | None = None) -> bool:
     """Start a detached daemon for project unless one answers; True if we started it."""
+    import select
+    import subprocess
+    import time
+
     client = client or Client(project)
     if client.alive():
         return False

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+import zlib
 from pathlib import Path
 
 
 def project_key(project: Path) -> str:
-    return hashlib.sha256(str(project).encode()).hexdigest()[:16]
+    """16 hex digits naming the project's socket. zlib, not hashlib: hashlib's import costs
+    every CLI call ~5 ms, and this needs no cryptographic strength."""
+    raw = str(project).encode()
+    return f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
 
 
 def socket_path(project: Path, env: dict[str, str] | None = None) -> Path:

@@ -9,7 +9,6 @@ closes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from procman.errors import ErrorCode, ProtocolError
@@ -45,11 +44,16 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
 STREAM_METHODS = frozenset({"events"})  # logs streams only with follow=true
 
 
-@dataclass(slots=True)
 class Request:
-    id: Any
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
+    """One decoded request (a plain class: dataclasses cost the CLI import time)."""
+
+    __slots__ = ("id", "method", "params")
+
+    def __init__(self, id: Any, method: str, params: dict[str, Any] | None = None) -> None:
+        self.id, self.method, self.params = id, method, params or {}
+
+    def __repr__(self) -> str:
+        return f"Request({self.id!r}, {self.method!r}, {self.params!r})"
 
 
 def encode(obj: Any) -> bytes:

@@ -88,7 +88,7 @@ def test_start_when_the_port_is_taken_names_the_holder(pm: Harness, port: int) -
         pm.yaml(sleeper_yaml(port))
         res = pm.run("start", expect=1)
         assert f"port {port} is in use by pid {holder.pid}" in res.stderr
-        assert pm.status() == []
+        assert pm.daemon_pid() is None  # nothing was started, not even the daemon
     finally:
         holder.stdin.close()
         holder.wait(10)
@@ -128,3 +128,9 @@ def test_bad_cli_usage_exits_2(pm: Harness) -> None:
     assert "No such command" in res.stderr
     res = pm.run("logs", "-n", "-3", expect=2)
     assert "Invalid value" in res.stderr
+
+
+def test_a_failed_first_start_leaves_no_daemon(pm: Harness) -> None:
+    pm.procfile("web python app.py\n")
+    pm.run("start", expect=1)
+    assert pm.daemon_pid() is None
