@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # Starts examples/procman.yaml (web x CPU count on port 8000, worker x1), shows status,
@@ -39,7 +39,7 @@ integration: setup
 	$(BIN)/pytest -q tests/integration
 
 lint: setup
-	$(BIN)/ruff check procman tests bench examples
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python -m bench
