@@ -117,7 +117,7 @@ def decode_request(line: bytes) -> Request:
 def decode_reply(line: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"daemon sent invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("daemon sent a non-object reply")

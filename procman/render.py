@@ -209,7 +209,7 @@ def foreground_sink() -> Callable[[float, str, bytes], None]:
 
     def sink(now: float, label: str, block: bytes) -> None:
         text = block.decode(errors="replace")
-        log_lines(([now, label, line] for line in text.splitlines()), fmt)
+        log_lines(([now, label, line] for line in text.split("\n")[:-1]), fmt)
 
     return sink
 

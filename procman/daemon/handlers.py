@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from procman import __version__, protocol
-from procman.daemon.logs import LogHub, Subscriber
+from procman.daemon.logs import LogHub, Subscriber, split_lines
 from procman.daemon.server import Stream
 from procman.daemon.supervisor import EventFeed, Supervisor
 from procman.errors import ErrorCode, NotFound, ProcmanError
@@ -109,8 +109,7 @@ class Handlers:
                 batch = []
                 while sub.queue:
                     now, label, block = sub.queue.popleft()
-                    text = block.decode(errors="replace")
-                    batch.extend([now, label, line] for line in text.splitlines())
+                    batch.extend([now, label, line] for line in split_lines(block))
                 yield {"lines": batch}
         finally:
             self.logs.subscribers.discard(sub)

@@ -115,6 +115,8 @@ class Instance:
         if self.state == S.BACKOFF:
             self._cancel_timer()
             self._move(S.STOPPED)
+        elif self.state in (S.EXITED, S.ERRORED):
+            self._move(S.STOPPED)
         elif self.state in (S.STARTING, S.RUNNING):
             self._terminate()
             self._move(S.STOPPING)
@@ -150,6 +152,7 @@ class Instance:
         # Whatever the instance left in its process group goes with it: nothing unsupervised.
         self.spawner.kill_group(pid, signal.SIGKILL)
         if self.state == S.STOPPING:
+            self._crash_on_exit = False
             self._move(S.STOPPED)
             if self._start_after_stop:
                 self._start_after_stop = False
@@ -194,6 +197,7 @@ class Instance:
 
     def _spawn(self) -> None:
         self.status_text = None
+        self._crash_on_exit = False
         try:
             pid = self.spawner.spawn(self)
         except SpawnError as exc:

@@ -29,6 +29,12 @@ SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is
 Sink = Callable[[float, str, bytes], None]
 
 
+def split_lines(block: bytes) -> list[str]:
+    """The lines of a block that ends in a newline, split at newlines only (as in the log
+    file; str.splitlines would also split at \r, form feeds and friends)."""
+    return block.decode(errors="replace").split("\n")[:-1]
+
+
 @dataclass(slots=True)
 class _Pipe:
     type_name: str
@@ -137,6 +143,9 @@ class LogHub:
             pipe.partial = data[end + 1 :]
             data = data[: end + 1]
         self._publish(pipe, data)
+        if len(pipe.partial) >= MAX_PARTIAL:
+            self._publish(pipe, pipe.partial + b"\n")
+            pipe.partial = b""
 
     # -- output -------------------------------------------------------------------------
 
@@ -213,7 +222,7 @@ class LogHub:
             for now, lab, block in reversed(blocks):
                 if label is not None and lab != label:
                     continue
-                texts = block.decode(errors="replace").splitlines()
+                texts = split_lines(block)
                 for text in reversed(texts):
                     seq -= 1
                     picked.append((now, seq, lab, text))

@@ -28,8 +28,11 @@ PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # fewer wakeups for a chatty child; the kernel caps it at pipe-max-size
 
-_ASSIGNMENTS = re.compile(r"^((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(.*)$", re.S)
-_COMPOUND = re.compile(r"[;&|\n`]|\$\(")
+# VAR=value words, where a value may hold quoted parts ('a b', "a b") and escapes
+_VALUE = r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")*"""
+_ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", re.S)
+# ; | & newline ` $( make a compound command; the & of a redirection (2>&1, <&3) does not
+_COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
 _KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
 
 try:
@@ -44,7 +47,7 @@ def shell_command(cmd: str, listen_pid: bool) -> str:
     if not _COMPOUND.search(script):
         assignments, rest = _ASSIGNMENTS.match(script).groups()  # type: ignore[union-attr]
         first = rest.split(None, 1)[0] if rest else ""
-        if rest and first not in _KEYWORDS:
+        if rest and first not in _KEYWORDS and rest[0] not in "({!":
             script = f"{assignments}exec {rest}"
     if listen_pid:
         script = f"LISTEN_PID=$$; export LISTEN_PID; {script}"

@@ -216,11 +216,6 @@ def test_line_longer_than_max_partial_is_cut_and_published(rig: Rig) -> None:
     assert all(len(piece) >= MAX_PARTIAL for piece in pieces[:-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_on_readable checks MAX_PARTIAL only when a read holds no newline: the text after "
-    "the last newline of a read is kept as partial whatever its length (up to READ_SIZE)",
-)
 def test_long_partial_after_a_newline_is_not_held(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,11 +310,6 @@ def test_tail_of_an_empty_hub(rig: Rig) -> None:
     assert rig.hub.tail(10) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tail() splits blocks with str.splitlines(), which also breaks at \\r, \\x0b, \\x0c, "
-    "\\x1c-\\x1e, \\x85 and \\u2028, while the log file splits only at \\n",
-)
 def test_tail_splits_only_at_newlines_like_the_file(rig: Rig) -> None:
     rig.pipe("web.1")
     rig.write("web.1", b"50%\r100%\nform\x0cfeed\n")

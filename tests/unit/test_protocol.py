@@ -288,11 +288,6 @@ def test_decode_reply_non_object(line: bytes) -> None:
         protocol.decode_reply(line)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_reply catches only ValueError; json.loads raises RecursionError on deep "
-    "nesting, so the client crashes instead of raising ProtocolError",
-)
 def test_decode_reply_deep_nesting_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         protocol.decode_reply(b"[" * 100_000)

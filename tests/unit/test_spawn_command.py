@@ -90,11 +90,6 @@ def test_listen_pid_prefix(cmd: str, script: str) -> None:
     assert shell_command(cmd, listen_pid=True) == script
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_ASSIGNMENTS matches a value with \\S*, so a quoted value with a space is split and "
-    "`exec` lands inside the quotes: 'FOO=\"a b\" server' -> 'FOO=\"a exec b\" server'",
-)
 @pytest.mark.parametrize(
     ("cmd", "script"),
     [
@@ -106,11 +101,6 @@ def test_quoted_assignment_with_space(cmd: str, script: str) -> None:
     assert shell_command(cmd, listen_pid=False) == script
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the keyword check looks at the first whitespace-separated word, so a subshell "
-    "written without a space, '(server)', becomes 'exec (server)': a sh syntax error",
-)
 def test_subshell_without_space_is_left_alone() -> None:
     assert shell_command("(server)", listen_pid=False) == "(server)"
 
@@ -159,14 +149,22 @@ def test_real_compound_command_ending_in_exec_matches_listen_pid() -> None:
     assert int(pid) == shell_pid == int(listen_pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='quoted assignment: the script becomes FOO="a exec b" PROGRAM, so FOO is wrong '
-    "and the program is not exec'd (its pid is not LISTEN_PID)",
-)
 def test_real_quoted_assignment_keeps_value_and_pid() -> None:
     shell_pid, (pid, listen_pid, foo) = run(
         shell_command(f'FOO="a-b c" {PROGRAM}', listen_pid=True)
     )
     assert foo == "a-b c"
     assert (int(pid), int(listen_pid)) == (shell_pid, shell_pid)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "script"),
+    [
+        ("server 2>&1", "exec server 2>&1"),
+        ("server <&0", "exec server <&0"),
+        ("server & other", "server & other"),
+        ("a && b", "a && b"),
+    ],
+)
+def test_redirection_ampersand_is_not_compound(cmd: str, script: str) -> None:
+    assert shell_command(cmd, listen_pid=False) == script

@@ -1,0 +1,113 @@
+"""Samples, statistics, result rows, and a wall-clock guard for whole workloads."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class BenchTimeout(Exception):
+    """A workload ran past its time limit."""
+
+
+@contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Raise BenchTimeout in the main thread after `seconds` (interrupts blocking reads)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise BenchTimeout(f"{what} took longer than {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call, on the monotonic high-resolution clock."""
+    t0 = time.perf_counter()
+    value = func()
+    return time.perf_counter() - t0, value
+
+
+@dataclass
+class Stats:
+    n: int
+    median: float
+    min: float
+    max: float
+    samples: list[float]
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Stats:
+        if not samples:
+            raise ValueError("no samples")
+        return cls(len(samples), statistics.median(samples), min(samples), max(samples), samples)
+
+    def scaled(self, factor: float) -> Stats:
+        return Stats.of([s * factor for s in self.samples])
+
+
+@dataclass
+class Row:
+    """One line of the results table: procman against its same-run baseline."""
+
+    workload: str
+    metric: str
+    unit: str
+    procman: Stats
+    baseline: Stats | None = None
+    baseline_label: str = ""
+    target: float | None = None
+    target_text: str = ""
+    higher_is_better: bool = False
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or not self.baseline.median:
+            return None
+        return self.procman.median / self.baseline.median
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        if self.higher_is_better:
+            return self.procman.median >= self.target
+        return self.procman.median <= self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = self.ratio
+        data["met"] = self.met
+        return data
+
+
+@dataclass
+class WorkloadResult:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+    leftovers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rows": [r.to_dict() for r in self.rows],
+            "extra": self.extra,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "error": self.error,
+            "leftovers": self.leftovers,
+        }
