@@ -373,22 +373,16 @@ def describe_formation(formation: Any) -> dict[str, Any]:
 def daemon(project: Project, detach: bool, instances: str | None) -> None:
     """Run the supervisor in the foreground (containers, systemd, PID 1) and start the
     formation; SIGTERM or SIGINT stops everything gracefully. Logs go to stdout."""
-    from procman.daemon import main as daemon_main
-
-    autostart = None
-    if not detach:
-        source = _source(project, None, "web", None, None, False)
-        autostart = {"source": source, "counts": {}, "instances": _count(instances)}
-    sink = None if detach else daemon_main.plain_sink()
-    sys.exit(
-        daemon_main.run(
-            project.dir,
-            detach=detach,
-            autostart=autostart,
-            sink=sink,
-            on_error=None if detach else render.error,
-        )
-    )
+    argv = [sys.executable, "-m", "procman.daemon", "-d", str(project.dir)]
+    if project.procfile:
+        argv += ["-f", str(project.procfile)]
+    if instances:
+        argv += ["-i", _count(instances) or ""]
+    if detach:
+        argv.append("--detach")
+    sys.stdout.flush()
+    # exec, not call: same pid (PID 1, systemd), and the long-lived process sheds click/rich
+    os.execv(sys.executable, argv)
 
 
 @cli.command()

@@ -95,7 +95,7 @@ def ensure_daemon(project: Path, client: Client | None = None) -> bool:
     if client.alive():
         return False
     proc = subprocess.Popen(
-        [sys.executable, "-m", "procman", "daemon", "--detach", "-d", str(project)],
+        [sys.executable, "-m", "procman.daemon", "--detach", "-d", str(project)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         cwd=project,

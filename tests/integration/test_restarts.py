@@ -161,9 +161,33 @@ def test_foreground_stops_everything_on_sigint(pm: Harness) -> None:
     )
     pids = [r["pid"] for r in pm.status()]
     pm.wait_log("ready", target="stubborn")
+    pm.wait_log("ENV ", target="worker.1")
+    pm.wait_log("ENV ", target="worker.2")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0, out
     text = out.decode()
     assert "worker.1 | ENV " in text and "worker.2 | ENV " in text
+    assert not any(psutil.pid_exists(p) for p in pids)
+
+
+def test_daemon_in_the_foreground_logs_to_stdout_and_stops_on_sigterm(pm: Harness) -> None:
+    pm.yaml(f"""processes:
+  worker:
+    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    instances: 2
+""")
+    proc = pm.popen("daemon", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(
+        lambda: pm.daemon_pid() and len([r for r in pm.status() if r["state"] == "running"]) == 2,
+        15,
+        "two running",
+    )
+    assert pm.daemon_pid() == proc.pid  # exec'd in place: same pid for systemd or PID 1
+    pids = [r["pid"] for r in pm.status()]
+    pm.wait_log("ENV ", target="worker.2")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert b" worker.2 | ENV " in out
     assert not any(psutil.pid_exists(p) for p in pids)

@@ -1,0 +1,34 @@
+"""`python -m procman.daemon`: the daemon's own entry point, without click or rich, so the
+long-lived process stays small. `procman daemon` and `procman start` both come here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from procman.daemon.main import plain_sink, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="procman daemon")
+    parser.add_argument("-d", "--dir", type=Path, default=Path.cwd())
+    parser.add_argument("-f", "--procfile", type=Path)
+    parser.add_argument("-i", "--instances")
+    parser.add_argument("--detach", action="store_true")
+    args = parser.parse_args(argv)
+    if args.detach:
+        return run(args.dir, detach=True)
+    source = None
+    if args.procfile is not None:
+        source = {"procfile": str(args.procfile.resolve())}
+    autostart = {"source": source, "counts": {}, "instances": args.instances}
+
+    def report(message: str) -> None:
+        sys.stderr.write(f"error: {message}\n")
+
+    return run(args.dir, autostart=autostart, sink=plain_sink(), on_error=report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
