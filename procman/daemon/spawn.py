@@ -9,6 +9,12 @@ dash does not exec the last command of a script, so a simple command (no ; & | o
 not a shell keyword) is prefixed with `exec` and keeps the shell's pid; the shell sets
 LISTEN_PID=$$ itself because the pid is not known before fork. A compound command must end
 with `exec server ...` for its server to match LISTEN_PID (see docs/formation.md).
+
+Nothing of ours runs in the child between fork and exec (no preexec_fn): that would force
+a fork instead of vfork and start Python in the child, ten times the cost of a spawn. The
+listener reaches fd 3 by being on fd 3 in the daemon while Popen runs, and the instance
+gets PR_SET_PDEATHSIG (it dies with the daemon, even a SIGKILLed one) from util-linux's
+`setpriv`, which execs the shell in place. Without setpriv, a preexec_fn does both.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import errno
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -34,6 +41,10 @@ _ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", r
 # ; | & newline ` $( make a compound command; the & of a redirection (2>&1, <&3) does not
 _COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
 _KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
+
+LISTEN_FD = 3
+_SETPRIV = shutil.which("setpriv")
+_DEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -54,15 +65,12 @@ def shell_command(cmd: str, listen_pid: bool) -> str:
     return script
 
 
-def _child_setup(parent: int, listener_fd: int | None) -> None:
-    """Runs in the child between fork and exec: only async-signal-safe-ish calls."""
+def _child_setup(parent: int) -> None:
+    """The fallback without setpriv: runs in the child between fork and exec."""
     if _prctl is not None:
-        # The instance dies with the daemon, even if the daemon is SIGKILLed.
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
+        if os.getppid() != parent:  # the daemon died before the prctl
             os._exit(1)
-    if listener_fd is not None and listener_fd != 3:
-        os.dup2(listener_fd, 3)
 
 
 def spawn_process(
@@ -72,15 +80,15 @@ def spawn_process(
     listener_fd: int | None = None,
     listener_name: str | None = None,
 ) -> tuple[subprocess.Popen, int]:
-    """Start cmd; return (popen, read end of its output pipe, non-blocking)."""
-    env = dict(env) if listener_fd is not None else env
+    """Start cmd; return (popen, read end of its output pipe, non-blocking).
+    env is the instance's own dict and is completed here."""
     if listener_fd is not None:
         env["LISTEN_FDS"] = "1"
         env["LISTEN_FDNAMES"] = listener_name or "listener"
-        env.pop("LISTEN_PID", None)
     else:
-        for key in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
-            env.pop(key, None) if key in env else None
+        env.pop("LISTEN_FDS", None)
+        env.pop("LISTEN_FDNAMES", None)
+    env.pop("LISTEN_PID", None)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         fcntl.fcntl(read_fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -88,10 +96,12 @@ def spawn_process(
         pass
     # The child's end must block: a child writing to a full pipe waits, it does not fail.
     os.set_blocking(write_fd, True)
+    argv = [*_DEATHSIG, "/bin/sh", "-c", shell_command(cmd, listen_pid=listener_fd is not None)]
     parent = os.getpid()
+    saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
     try:
         popen = subprocess.Popen(
-            ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener_fd is not None)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=write_fd,
             stderr=write_fd,
@@ -99,8 +109,8 @@ def spawn_process(
             env=env,
             start_new_session=True,
             close_fds=True,
-            pass_fds=(3,) if listener_fd is not None else (),
-            preexec_fn=lambda: _child_setup(parent, listener_fd),
+            pass_fds=(LISTEN_FD,) if listener_fd is not None else (),
+            preexec_fn=None if _SETPRIV else (lambda: _child_setup(parent)),
         )
     except OSError as exc:
         os.close(read_fd)
@@ -110,7 +120,28 @@ def spawn_process(
         raise SpawnError(f"cannot start {cmd!r}: {exc}") from None
     finally:
         os.close(write_fd)
+        if listener_fd is not None:
+            _restore_fd3(saved)
     return popen, read_fd
+
+
+def _put_on_fd3(listener_fd: int) -> int | None:
+    """dup the listener onto fd 3 for the child to inherit; returns a copy of what fd 3
+    was (the daemon keeps 0-3 taken, so something usually is)."""
+    try:
+        saved = os.dup(LISTEN_FD)
+    except OSError:
+        saved = None
+    os.dup2(listener_fd, LISTEN_FD)
+    return saved
+
+
+def _restore_fd3(saved: int | None) -> None:
+    if saved is None:
+        os.close(LISTEN_FD)
+        return
+    os.dup2(saved, LISTEN_FD, inheritable=False)
+    os.close(saved)
 
 
 def kill_group(pid: int, sig: int) -> None:

@@ -1,0 +1,52 @@
+"""Readiness: port (held or not), http, notify, and a ready_timeout that passes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness
+
+
+def test_procfile_port_type_binds_itself_and_is_ready_when_listening(pm: Harness) -> None:
+    pm.procfile(f"web: {PY} {EXAMPLES / 'app.py'}\n")  # no $PORT: no port, ready none
+    pm.run("check")
+    pm.procfile(f"web: PORT=$PORT {PY} {EXAMPLES / 'app.py'}\n")
+    port = 5000 + 37
+    pm.run("start", "-p", str(port), "-i", "2")
+    rows = pm.status()
+    assert [r["state"] for r in rows] == ["running", "running"]
+    assert all(r["port"] == port for r in rows)
+    # ready: port without a held socket means the instance itself listens by now
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+        assert json.loads(reply.read())["id"].startswith("web.")
+
+
+def test_http_and_notify_readiness(pm: Harness, port: int) -> None:
+    pm.yaml(f"""processes:
+  web:
+    cmd: {PY} {EXAMPLES / 'app.py'}
+    port: {port}
+    ready: http:/healthz
+    instances: 2
+  notified:
+    cmd: {PY} {EXAMPLES / 'app.py'}
+    port: {port + 1 if port < 65535 else port - 1}
+    ready: notify
+""")
+    pm.run("start")
+    assert {r["state"] for r in pm.status()} == {"running"}
+
+
+def test_ready_timeout_stops_the_instance_and_counts_a_crash(pm: Harness) -> None:
+    pm.yaml(f"""processes:
+  silent:
+    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    ready: notify
+    ready_timeout: 0.3
+    max_restarts: 2
+""")
+    res = pm.run("start", expect=1)
+    assert "silent.1 did not come up" in res.stderr and "not ready within 0.3s" in res.stderr
+    row = pm.wait_state("silent.1", "errored")
+    assert "not ready within 0.3s (ready: notify)" in row["reason"]
