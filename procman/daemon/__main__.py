@@ -7,7 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from procman.daemon.main import plain_sink, run
+# asyncio imports ssl when it can, which maps OpenSSL into the process: about 4 MiB of the
+# daemon's memory for TLS it never speaks. Marking ssl absent makes asyncio skip it.
+sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+
+from procman.daemon.main import plain_sink, run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
