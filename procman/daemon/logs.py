@@ -25,6 +25,7 @@ MAX_PARTIAL = 64 * 1024  # a "line" longer than this is cut, so one child cannot
 TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
 TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
 SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is dropped
+SYSTEM = "procman"  # the type and label of the daemon's own lines
 
 Sink = Callable[[float, str, bytes], None]
 
@@ -83,6 +84,7 @@ class LogHub:
         self.dropped_writes = 0
         self._stamp_second = -1
         self._stamp_text = ""
+        self._system_pipe = _Pipe(SYSTEM, SYSTEM, f" {SYSTEM} | ".encode())
 
     # -- pipes --------------------------------------------------------------------------
 
@@ -148,6 +150,10 @@ class LogHub:
             pipe.partial = b""
 
     # -- output -------------------------------------------------------------------------
+
+    def system(self, text: str) -> None:
+        """A line of the daemon's own (starts, exits, back-off), as Foreman's `system |`."""
+        self._publish(self._system_pipe, text.encode() + b"\n")
 
     def _stamp(self, now: float) -> str:
         second = int(now)

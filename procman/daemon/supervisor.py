@@ -19,7 +19,7 @@ from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec
 from procman.daemon import spawn
-from procman.daemon.instance import Instance
+from procman.daemon.instance import Instance, backoff_delay, describe_exit
 from procman.daemon.listeners import bind_listener, foreign_listeners, port_in_use_message
 from procman.daemon.logs import LogHub
 from procman.daemon.metrics import Sampler
@@ -374,13 +374,10 @@ class Supervisor:
 
     def _changed(self, inst: Instance, old: InstanceState) -> None:
         new = inst.state
-        log.info(
-            "%s %s -> %s%s",
-            inst.id,
-            old.value,
-            new.value,
-            f" ({inst.reason})" if inst.reason and new in (S.BACKOFF, S.ERRORED, S.EXITED) else "",
-        )
+        note = describe_change(inst, old)
+        if note:
+            log.info("%s", note)
+            self.logs.system(note)
         if new == S.STARTING and inst.pid is not None:
             self._begin_readiness(inst, inst.pid)
         elif new != S.STARTING:
@@ -521,6 +518,7 @@ class Supervisor:
         state = {
             "project": str(self.project),
             "source": self.source.to_dict() if self.source else None,
+            "types": self.formation.names if self.formation else [],
             "counts": {
                 n: c
                 for n, c in self.desired.items()
@@ -533,3 +531,20 @@ class Supervisor:
             write_state(self.state_path, state)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.state_path, exc)
+
+
+def describe_change(inst: Instance, old: InstanceState) -> str | None:
+    """The daemon's log line for a state change worth a line, or None."""
+    new, ident = inst.state, inst.id
+    if new == S.STARTING:
+        if old in (S.RUNNING, S.STARTING) and inst.reason:
+            return f"{ident} {inst.reason}; restarted at once (pid {inst.pid})"
+        return f"{ident} started (pid {inst.pid})"
+    if new == S.BACKOFF:
+        delay = backoff_delay(inst.crashes_in_row)
+        return f"{ident} {inst.reason}; restarting in {delay:g}s"
+    if new in (S.ERRORED, S.EXITED):
+        return f"{ident} {new.value}: {inst.reason}"
+    if new == S.STOPPED and old == S.STOPPING and inst.exit_code is not None:
+        return f"{ident} stopped ({describe_exit(inst.exit_code)})"
+    return None

@@ -26,7 +26,10 @@ def test_logs_tail_merged_and_log_files(pm: Harness) -> None:
     pm.run("start")
     for ident in ("alpha.1", "alpha.2", "beta.1"):
         pm.wait_log(f"{ident} line 4")
-    out = pm.run("logs", "-n", "100").stdout.splitlines()
+    everything = pm.run("logs", "-n", "100").stdout.splitlines()
+    # the daemon's own lines (starts, exits) are merged in as "procman | ..."
+    assert any(" procman | alpha.2 started (pid " in line for line in everything)
+    out = [line for line in everything if " procman | " not in line]
     parsed = [LINE.match(line) for line in out]
     assert all(parsed), out
     assert len(out) == 15
@@ -34,6 +37,7 @@ def test_logs_tail_merged_and_log_files(pm: Harness) -> None:
     for m in parsed:
         assert m.group(2).startswith(m.group(1) + " line ")
     assert len(pm.run("logs", "-n", "3").stdout.splitlines()) == 3
+    assert len(pm.run("logs", "alpha", "-n", "3").stdout.splitlines()) == 3
     only = pm.run("logs", "alpha.2").stdout.splitlines()
     assert len(only) == 5 and all(" alpha.2 | " in line for line in only)
     beta = pm.run("logs", "beta").stdout.splitlines()
@@ -58,7 +62,7 @@ def test_logs_follow_streams_new_lines(pm: Harness) -> None:
     pm.run("start")
     pm.wait_log("ENV ")
     first = pm.env_of("web.1")
-    follower = pm.popen("logs", "-f", "-n", "1", stdout=subprocess.PIPE, text=True)
+    follower = pm.popen("logs", "web", "-f", "-n", "1", stdout=subprocess.PIPE, text=True)
     try:
         # the tail comes after the subscription: once it is read, nothing new can be missed
         assert f'"pid": {first["pid"]}' in follower.stdout.readline()
