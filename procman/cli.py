@@ -12,7 +12,6 @@ import re
 import shlex
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -27,7 +26,7 @@ INTERPRETERS = {".py": sys.executable, ".js": "node", ".sh": "sh", ".rb": "ruby"
 
 
 class Project:
-    def __init__(self, directory: Path, procfile: Path | None) -> None:
+    def __init__(self, directory: str, procfile: str | None) -> None:
         self.dir, self.procfile = directory, procfile
         self.client = Client(directory)
 
@@ -42,22 +41,23 @@ def project_options(func: Callable[..., Any] | None = None, *, short_f: bool = T
     @click.option(
         *flags,
         "procfile",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=click.Path(dir_okay=False),
         help="The Procfile or procman.yaml (default: the one in the project dir).",
     )
     @click.option(
         "-d",
         "--dir",
         "directory",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(file_okay=False),
         help="The project directory (default: the Procfile's, else the current one).",
     )
     @functools.wraps(func)
-    def wrapper(procfile: Path | None, directory: Path | None, **kwargs: Any) -> Any:
+    def wrapper(procfile: str | None, directory: str | None, **kwargs: Any) -> Any:
+        if procfile is not None:
+            procfile = os.path.realpath(procfile)
         if directory is None:
-            directory = procfile.parent if procfile is not None else Path.cwd()
-        procfile = procfile.resolve() if procfile is not None else None
-        project = Project(directory.resolve(), procfile)
+            directory = os.path.dirname(procfile) if procfile is not None else os.getcwd()
+        project = Project(os.path.realpath(directory), procfile)
         try:
             return func(project=project, **kwargs)
         except RemoteError as exc:
@@ -99,9 +99,11 @@ def _source(
     no_env_file: bool,
 ) -> dict[str, Any] | None:
     """What the daemon should load: None means "whatever it had, or the project's file"."""
+    from pathlib import Path
+
     from procman.config.load import Source
 
-    procfile = str(project.procfile) if project.procfile else None
+    procfile = project.procfile
     command = None
     if target:
         path = Path(target)
@@ -197,12 +199,14 @@ def start(
 
 
 def _foreground(project: Project, params: dict[str, Any]) -> int:
+    from pathlib import Path
+
     from procman.daemon import main as daemon
 
     if project.client.alive():
         raise ProcmanError(f'a daemon already runs for {project.dir}; use "procman logs -f"')
     return daemon.run(
-        project.dir,
+        Path(project.dir),
         autostart=params,
         sink=render.foreground_sink(),
         on_error=render.error,
@@ -331,11 +335,13 @@ def check(
     as_json: bool,
 ) -> None:
     """Validate the formation and print it; exit 1 on any error."""
+    from pathlib import Path
+
     from procman.config.load import Source, apply_counts, cpu_count, load_formation
     from procman.counts import CountSpec
 
     source = Source.from_dict(_source(project, None, "web", port, env_files, no_env_file) or {})
-    formation = load_formation(project.dir, source)
+    formation = load_formation(Path(project.dir), source)
     count = _count(instances)
     if count is not None:
         formation = apply_counts(formation, CountSpec.parse(count).apply(0, cpu_count()))

@@ -9,7 +9,6 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from procman import paths, protocol
@@ -19,15 +18,17 @@ DAEMON_START_TIMEOUT = 15.0
 
 
 class Client:
-    def __init__(self, project: Path, sock_path: Path | None = None) -> None:
-        self.project = project
-        self.sock_path = sock_path or paths.socket_path(project)
+    def __init__(
+        self, project: str | os.PathLike, sock_path: str | os.PathLike | None = None
+    ) -> None:
+        self.project = os.fspath(project)
+        self.sock_path = os.fspath(sock_path) if sock_path else paths.socket_path(project)
         self._next_id = 0
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(str(self.sock_path))
+            sock.connect(self.sock_path)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise DaemonUnavailable(
@@ -85,7 +86,7 @@ class Client:
             sock.close()
 
 
-def ensure_daemon(project: Path, client: Client | None = None) -> bool:
+def ensure_daemon(project: str | os.PathLike, client: Client | None = None) -> bool:
     """Start a detached daemon for project unless one answers; True if we started it."""
     import select
     import subprocess
@@ -95,7 +96,7 @@ def ensure_daemon(project: Path, client: Client | None = None) -> bool:
     if client.alive():
         return False
     proc = subprocess.Popen(
-        [sys.executable, "-m", "procman.daemon", "--detach", "-d", str(project)],
+        [sys.executable, "-m", "procman.daemon", "--detach", "-d", os.fspath(project)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         cwd=project,

@@ -3,7 +3,6 @@ piped output is plain text (and `--json` is JSON) so scripts and `status` stay f
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -52,6 +51,8 @@ def info(message: str) -> None:
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 

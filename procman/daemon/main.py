@@ -57,7 +57,7 @@ def run(
         level=log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    sock_path = paths.socket_path(project)
+    sock_path = Path(paths.socket_path(project))
     try:
         sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = _take_lock(sock_path)
@@ -93,14 +93,14 @@ async def _serve(
     _become_subreaper()
     reaper = Reaper()
     loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
-    logs = LogHub(loop, paths.logs_dir(project), sink)
+    logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
     supervisor = Supervisor(
         project,
         loop=loop,
         logs=logs,
         reaper=reaper,
-        state_path=paths.state_file(project),
+        state_path=Path(paths.state_file(project)),
         base_env=dict(os.environ),
         notify_path=notify_path,
     )
@@ -177,7 +177,7 @@ def _detach(project: Path) -> int:
         os._exit(0)
     ready_fd = os.dup(1)
     os.set_inheritable(ready_fd, False)
-    log_path = paths.daemon_log(project)
+    log_path = Path(paths.daemon_log(project))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     devnull = os.open(os.devnull, os.O_RDONLY)
     out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
