@@ -26,7 +26,15 @@ from procman.daemon.metrics import Sampler
 from procman.daemon.readiness import wait_ready
 from procman.daemon.reaper import Reaper
 from procman.daemon.state import read_state, write_state
-from procman.errors import ConfigError, ErrorCode, NotFound, PortInUse, ProcmanError, UsageError
+from procman.errors import (
+    ConfigError,
+    ErrorCode,
+    NotFound,
+    PortInUse,
+    ProcmanError,
+    SpawnError,
+    UsageError,
+)
 from procman.model import (
     Formation,
     InstanceId,
@@ -326,13 +334,16 @@ class Supervisor:
             env["NOTIFY_SOCKET"] = self.notify_path
             self.notified[inst.id] = asyncio.Event()
         listener = self.listeners.get(inst.id)
-        popen, fd = spawn.spawn_process(
-            ptype.cmd,
-            env,
-            ptype.cwd or self.project,
-            listener.fileno() if listener is not None else None,
-            ptype.name,
-        )
+        try:
+            popen, fd = spawn.spawn_process(
+                ptype.cmd,
+                env,
+                ptype.cwd or self.project,
+                listener.fileno() if listener is not None else None,
+                ptype.name,
+            )
+        except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
+            raise SpawnError(f"cannot start {inst.id}: {exc}") from None
         pid = popen.pid
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
         self._by_pid[pid] = inst

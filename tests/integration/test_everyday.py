@@ -198,3 +198,39 @@ def test_check_prints_the_formation(pm: Harness, port: int) -> None:
     data = json.loads(pm.run("check", "--json", "-i", "3").stdout)
     assert [t["instances"] for t in data["types"]] == [3, 3]
     assert data["types"][0]["port"] == 5000
+
+
+def test_reload_rereads_the_formation_one_slot_at_a_time(pm: Harness, port: int) -> None:
+    def formation(value: str) -> str:
+        return f"""processes:
+  web:
+    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    instances: 3
+    port: {port}
+    env: {{FROM_TYPE: {value}}}
+"""
+
+    pm.yaml(formation("one"))
+    pm.run("start")
+    assert pm.env_of("web.3")["FROM_TYPE"] == "one"
+    old = {r["id"]: r["pid"] for r in pm.status()}
+    pm.yaml(formation("two"))
+    feed = pm.client.stream("events")
+    next(feed)
+    pm.run("reload", "web")
+    rows = pm.status()
+    assert all(r["state"] == "running" and r["pid"] != old[r["id"]] for r in rows)
+    for ident in ("web.1", "web.2", "web.3"):
+        env = wait_until(lambda i=ident: (e := pm.env_of(i)) and e["FROM_TYPE"] == "two" and e)
+        assert env["LISTEN_PID"] == str(env["pid"])
+    # one slot at a time: each slot was running again before the next one stopped
+    order = []
+    for event in feed:
+        order.append((event["id"], event["state"]))
+        if order[-1] == ("web.3", "running"):
+            break
+    stops = [i for i, (ident, state) in enumerate(order) if state == "stopping"]
+    runs = [i for i, (ident, state) in enumerate(order) if state == "running"]
+    assert len(stops) == len(runs) == 3
+    nexts = [*stops[1:], len(order)]
+    assert all(s < r < n for s, r, n in zip(stops, runs, nexts, strict=True))
