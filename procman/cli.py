@@ -170,6 +170,14 @@ def start(
 
     TARGET is a Procfile/YAML path, a script (app.py) or a command ("python app.py"),
     PM2 style. Returns once every instance is ready or has failed (exit 1).
+
+    \b
+      procman start                     the project's procman.yaml or Procfile
+      procman start -i max              one instance of every type per CPU
+      procman start web=4 worker=2      set counts per type
+      procman start app.py -i 4         a script, PM2 style (type "web")
+      procman start "node srv.js" --name api --port 8000 -i max
+      procman start --foreground        attached, Foreman style; Ctrl-C stops all
     """
     from procman.counts import parse_assignment
 
@@ -218,7 +226,13 @@ def _foreground(project: Project, params: dict[str, Any]) -> int:
 @click.argument("assignments", nargs=-1, required=True, metavar="TYPE=N [TYPE=N ...]")
 @project_options
 def scale(project: Project, assignments: tuple[str, ...]) -> None:
-    """Set counts: N may be a number, max, +K or -K. Returns when the count is reached."""
+    """Set counts; returns when the new instances are ready and the surplus has stopped.
+
+    \b
+      procman scale web=8               exactly 8
+      procman scale web=max             one per CPU
+      procman scale web=+2 worker=-1    relative to what runs now
+    """
     from procman.counts import parse_assignment
 
     counts = {name: str(spec) for name, spec in map(parse_assignment, assignments)}
@@ -268,7 +282,13 @@ def status(project: Project, target: str | None, as_json: bool) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @project_options(short_f=False)
 def logs(project: Project, target: str | None, lines: int, follow: bool) -> None:
-    """Recent output of every instance, merged in time order: `HH:MM:SS web.3 | line`."""
+    """Recent output of every instance, merged in time order: `HH:MM:SS web.3 | line`.
+
+    \b
+      procman logs                      the last 50 lines of everything
+      procman logs web -n 200           one type
+      procman logs web.2 -f             one instance, then follow
+    """
     fmt = render.log_formatter()
     params = {"target": target, "lines": lines, "follow": follow}
     try:
@@ -406,7 +426,7 @@ cli.add_command(shutdown, "kill")
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
+        cli(prog_name="procman", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug: say so briefly, the traceback is one flag away
