@@ -69,6 +69,9 @@ class Row:
     target: float | None = None
     target_text: str = ""
     higher_is_better: bool = False
+    # The target as a ratio to the same baseline measured earlier on this box (when the issue
+    # gives one): robust to how fast the box happens to be today.
+    ratio_target: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -84,10 +87,19 @@ class Row:
             return self.procman.median >= self.target
         return self.procman.median <= self.target
 
+    @property
+    def ratio_met(self) -> bool | None:
+        if self.ratio_target is None or self.ratio is None:
+            return None
+        if self.higher_is_better:
+            return self.ratio >= self.ratio_target
+        return self.ratio <= self.ratio_target
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ratio"] = self.ratio
         data["met"] = self.met
+        data["ratio_met"] = self.ratio_met
         return data
 
 
