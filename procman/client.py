@@ -15,6 +15,9 @@ from procman import paths, protocol
 from procman.errors import DaemonUnavailable, ProcmanError, RemoteError
 
 DAEMON_START_TIMEOUT = 15.0
+#: Methods that answer at once; a daemon silent for this long is stuck, not busy. The others
+#: (start, scale, restart, ...) wait for instances, as long as their ready_timeout allows.
+QUICK_METHODS = {"ping": 10.0, "status": 10.0, "formation": 10.0, "logs": 10.0}
 
 
 class Client:
@@ -48,17 +51,23 @@ class Client:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One request, one reply; error replies raise RemoteError."""
-        for reply in self._exchange(method, params):
+        timeout = QUICK_METHODS.get(method)
+        if params and params.get("follow"):
+            timeout = None
+        for reply in self._exchange(method, params, timeout):
             return reply
         raise DaemonUnavailable("the daemon closed the connection without answering")
 
     def stream(self, method: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Each result object of a streaming method, until the daemon ends it."""
-        yield from self._exchange(method, params)
+        yield from self._exchange(method, params, None)
 
-    def _exchange(self, method: str, params: dict[str, Any] | None) -> Iterator[Any]:
+    def _exchange(
+        self, method: str, params: dict[str, Any] | None, timeout: float | None
+    ) -> Iterator[Any]:
         self._next_id += 1
         sock = self._connect()
+        sock.settimeout(timeout)
         try:
             sock.sendall(protocol.request(self._next_id, method, params))
             buffer = b""
@@ -82,6 +91,11 @@ class Client:
                 buffer += chunk
         except ConnectionResetError:
             return
+        except TimeoutError:
+            raise DaemonUnavailable(
+                f"the daemon for {self.project} did not answer {method!r} within {timeout:g}s; "
+                f"see {paths.daemon_log(self.project)}"
+            ) from None
         finally:
             sock.close()
 

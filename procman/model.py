@@ -140,3 +140,7 @@ class InstanceStatus:
     port: int | None
     exit_code: int | None = None
     reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""
+        return {name: getattr(self, name) for name in self.__slots__}

@@ -14,7 +14,6 @@ import math
 import os
 import re
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -252,13 +251,14 @@ class _Parser:
     def size(self, node: Node, path: str) -> int:
         value = self.value(node, path, _SIZE_HELP)
         if type(value) is int:
-            number, power = Decimal(value), 0
+            number, power = float(value), 0
         else:
             match = _SIZE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
             if match is None:
                 raise self.error(node, path, f"{_shown(node)} is not {_SIZE_HELP}")
-            number, power = Decimal(match[1]), _SIZE_POWERS[(match[2] or "").upper()]
-        size = int(number * 1024**power)
+            # float is exact enough: 1.5G and friends are binary fractions times 1024**k
+            number, power = float(match[1]), _SIZE_POWERS[(match[2] or "").upper()]
+        size = int(value) if type(value) is int else int(number * 1024**power)
         if size < 1:
             raise self.error(node, path, f"{_shown(node)} is not {_SIZE_HELP} (at least 1 byte)")
         return size

@@ -24,7 +24,6 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -43,7 +42,18 @@ _COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
 _KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
 
 LISTEN_FD = 3
-_SETPRIV = shutil.which("setpriv")
+
+
+def _which(name: str) -> str | None:
+    """shutil.which without importing shutil (and bz2, lzma...) into the daemon."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep) + ["/usr/bin", "/bin"]:
+        path = os.path.join(folder or ".", name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
+
+
+_SETPRIV = _which("setpriv")
 _DEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 try:

@@ -11,7 +11,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -387,7 +387,6 @@ class Supervisor:
         new = inst.state
         note = describe_change(inst, old)
         if note:
-            log.info("%s", note)
             self.logs.system(note)
         if new == S.STARTING and inst.pid is not None:
             self._begin_readiness(inst, inst.pid)
@@ -397,9 +396,10 @@ class Supervisor:
                 task.cancel()
         if new == S.STOPPED and inst.index >= self.desired.get(inst.id.type, 0):
             self._remove(inst)
-        event = {"event": "state", "old": old.value, **asdict(self._row(inst, None))}
-        for feed in self.feeds:
-            feed.offer(event)
+        if self.feeds:
+            event = {"event": "state", "old": old.value, **self._row(inst, None).as_dict()}
+            for feed in self.feeds:
+                feed.offer(event)
         if self._waiters:
             self._check_waiters()
 
@@ -508,7 +508,7 @@ class Supervisor:
 
     def _rows(self, insts: list[Instance]) -> list[dict[str, Any]]:
         metrics = self.sampler.sample([i.pid for i in insts if i.pid is not None])
-        return [asdict(self._row(i, metrics.get(i.pid) if i.pid else None)) for i in insts]
+        return [self._row(i, metrics.get(i.pid) if i.pid else None).as_dict() for i in insts]
 
     def _outcome(self, insts: list[Instance]) -> dict[str, Any]:
         failed = [
@@ -516,7 +516,9 @@ class Supervisor:
             for i in insts
             if i.state in (S.ERRORED, S.BACKOFF)
         ]
-        return {"ok": not failed, "failed": failed, "status": self.status()}
+        # no metrics here: cpu and memory of processes that just started say nothing
+        rows = [self._row(i, None).as_dict() for i in self.instances()]
+        return {"ok": not failed, "failed": failed, "status": rows}
 
     def _previous_state(self) -> dict[str, Any] | None:
         state = read_state(self.state_path)
