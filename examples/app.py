@@ -31,7 +31,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    daemon_threads = True
+    # a graceful stop answers every request it has accepted before the process exits
+    daemon_threads = False
+    block_on_close = True
     request_queue_size = 1024
 
 

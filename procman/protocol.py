@@ -29,7 +29,7 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     },
     "stop": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
     "restart": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
-    "reload": {"target": ((str, type(None)), False)},
+    "reload": {"target": ((str, type(None)), False), "parallel": ((int,), False)},
     "scale": {"counts": ((dict,), True), "wait": ((bool,), False)},
     "logs": {
         "target": ((str, type(None)), False),

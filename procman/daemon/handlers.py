@@ -71,8 +71,10 @@ class Handlers:
     async def restart(self, target: str | None = None, wait: bool = True) -> dict[str, Any]:
         return await self.supervisor.restart(target)
 
-    async def reload(self, target: str | None = None) -> dict[str, Any]:
-        return await self.supervisor.reload(target)
+    async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
+        if parallel < 1:
+            raise ProcmanError("parallel must be at least 1", ErrorCode.BAD_PARAMS)
+        return await self.supervisor.reload(target, parallel)
 
     async def scale(self, counts: dict, wait: bool = True) -> dict[str, Any]:
         if not counts:

@@ -25,6 +25,7 @@ from procman.daemon.logs import LogHub
 from procman.daemon.metrics import Sampler
 from procman.daemon.readiness import wait_ready
 from procman.daemon.reaper import Reaper
+from procman.daemon.rollout import rolling_reload
 from procman.daemon.state import read_state, write_state
 from procman.errors import (
     ConfigError,
@@ -40,6 +41,7 @@ from procman.model import (
     InstanceId,
     InstanceState,
     InstanceStatus,
+    ProcessType,
 )
 
 log = logging.getLogger("procman.supervisor")
@@ -100,8 +102,10 @@ class Supervisor:
         self.listeners: dict[InstanceId, socket.socket] = {}
         self.feeds: set[EventFeed] = set()
         self.sampler = Sampler()
-        self.notified: dict[InstanceId, asyncio.Event] = {}
-        self._ready_tasks: dict[InstanceId, asyncio.Task] = {}
+        # keyed by Instance, not id: during a reload two instances share a slot's id
+        self.notified: dict[Instance, asyncio.Event] = {}
+        self._ready_tasks: dict[Instance, asyncio.Task] = {}
+        self.replacements: set[Instance] = set()  # new processes of a reload, not yet adopted
         self._waiters: list[tuple[list[Instance], Callable[[Instance], bool], asyncio.Future]] = []
         self._by_pid: dict[int, Instance] = {}
         self.restored = self._previous_state()
@@ -165,24 +169,18 @@ class Supervisor:
         await self._wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
         return self._outcome(picked)
 
-    async def reload(self, target: str | None = None) -> dict[str, Any]:
-        """Re-read the formation, then restart one slot at a time, each ready before the next.
-        A held socket keeps accepting while its slot's process is replaced."""
+    async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
+        """Re-read the formation and env files, then replace each picked slot's process by a
+        new one that must be ready before the old one stops (see rollout.py)."""
         formation = load_formation(self.project, self._pick_source(None))
         self._install(formation, self.source)
         picked = self._select(target)
-        done: list[Instance] = []
-        for inst in picked:
-            self._ensure_listener(inst)
-            inst.restart()
-            await self._wait([inst], lambda i: i.state in UP_OR_GAVE_UP)
-            done.append(inst)
-            if inst.state != S.RUNNING:
-                break
-        return self._outcome(done)
+        self._save(running=True)
+        serving, failed = await rolling_reload(self, picked, parallel)
+        return {"ok": not failed, "failed": failed, "status": self._rows_plain(serving)}
 
     async def shutdown(self) -> None:
-        everyone = self.instances()
+        everyone = self.instances() + list(self.replacements)
         for inst in everyone:
             inst.stop()
         await self._wait(everyone, lambda i: not i.live and i.state != S.BACKOFF)
@@ -194,7 +192,7 @@ class Supervisor:
 
     def kill_all(self) -> None:
         """The impatient path (a second Ctrl-C): SIGKILL every group now."""
-        for inst in self.instances():
+        for inst in self.instances() + list(self.replacements):
             if inst.pid is not None:
                 spawn.kill_group(inst.pid, 9)
 
@@ -273,14 +271,7 @@ class Supervisor:
             for index in range(want if ptype else 0):
                 inst = slots.get(index)
                 if inst is None:
-                    inst = slots[index] = Instance(
-                        ptype,
-                        index,
-                        spawner=self,
-                        timers=self.timers,
-                        clock=self.clock,
-                        on_change=self._changed,
-                    )
+                    inst = slots[index] = self.new_instance(ptype, index)
                 if inst.state not in (S.STARTING, S.RUNNING) or only is None:
                     self._ensure_listener(inst)
                     inst.start()
@@ -297,13 +288,32 @@ class Supervisor:
         return touched
 
     def _remove(self, inst: Instance) -> None:
+        """Forget a scaled-away instance and close its slot's listener."""
         slots = self.slots.get(inst.id.type, {})
-        if slots.get(inst.index) is inst:
-            del slots[inst.index]
+        if slots.get(inst.index) is not inst:
+            return  # a reload's old process: the slot lives on with its replacement
+        del slots[inst.index]
         sock = self.listeners.pop(inst.id, None)
         if sock is not None:
             sock.close()
-        self.notified.pop(inst.id, None)
+        self.notified.pop(inst, None)
+
+    def new_instance(self, ptype: ProcessType, index: int) -> Instance:
+        return Instance(
+            ptype,
+            index,
+            spawner=self,
+            timers=self.timers,
+            clock=self.clock,
+            on_change=self._changed,
+        )
+
+    def adopt(self, inst: Instance) -> None:
+        """A reload's replacement takes over its slot."""
+        self.slots.setdefault(inst.id.type, {})[inst.index] = inst
+
+    def ensure_listener(self, inst: Instance) -> None:
+        self._ensure_listener(inst)
 
     def _ensure_listener(self, inst: Instance) -> None:
         ptype = inst.ptype
@@ -332,7 +342,7 @@ class Supervisor:
         env = instance_env(self.base_env, self.formation, ptype, inst.index)
         if ptype.ready.kind == "notify" and self.notify_path:
             env["NOTIFY_SOCKET"] = self.notify_path
-            self.notified[inst.id] = asyncio.Event()
+            self.notified[inst] = asyncio.Event()
         listener = self.listeners.get(inst.id)
         try:
             popen, fd = spawn.spawn_process(
@@ -367,8 +377,10 @@ class Supervisor:
             return
         if "STATUS" in fields:
             inst.status_text = fields["STATUS"]
-        if fields.get("READY") == "1" and inst.id in self.notified:
-            self.notified[inst.id].set()
+        if fields.get("STOPPING") == "1":
+            inst.status_text = "stopping"
+        if fields.get("READY") == "1" and inst in self.notified:
+            self.notified[inst].set()
 
     def _owner_of(self, pid: int) -> Instance | None:
         import psutil
@@ -391,7 +403,7 @@ class Supervisor:
         if new == S.STARTING and inst.pid is not None:
             self._begin_readiness(inst, inst.pid)
         elif new != S.STARTING:
-            task = self._ready_tasks.pop(inst.id, None)
+            task = self._ready_tasks.pop(inst, None)
             if task is not None and new != S.RUNNING:
                 task.cancel()
         if new == S.STOPPED and inst.index >= self.desired.get(inst.id.type, 0):
@@ -404,7 +416,7 @@ class Supervisor:
             self._check_waiters()
 
     def _begin_readiness(self, inst: Instance, pid: int) -> None:
-        old = self._ready_tasks.pop(inst.id, None)
+        old = self._ready_tasks.pop(inst, None)
         if old is not None:
             old.cancel()
         ptype = inst.ptype
@@ -414,12 +426,12 @@ class Supervisor:
         ):
             self.loop.call_soon(inst.mark_ready, pid)
             return
-        self._ready_tasks[inst.id] = self.loop.create_task(self._await_ready(inst, pid))
+        self._ready_tasks[inst] = self.loop.create_task(self._await_ready(inst, pid))
 
     async def _await_ready(self, inst: Instance, pid: int) -> None:
         ptype = inst.ptype
         try:
-            await wait_ready(ptype, pid, self.notified.get(inst.id))
+            await wait_ready(ptype, pid, self.notified.get(inst))
         except asyncio.TimeoutError:
             inst.not_ready(pid, f"not ready within {ptype.ready_timeout:g}s (ready: {ptype.ready})")
             return
@@ -430,9 +442,13 @@ class Supervisor:
             inst.not_ready(pid, f"readiness check failed: {exc}")
             return
         finally:
-            if self._ready_tasks.get(inst.id) is asyncio.current_task():
-                del self._ready_tasks[inst.id]
+            if self._ready_tasks.get(inst) is asyncio.current_task():
+                del self._ready_tasks[inst]
         inst.mark_ready(pid)
+
+    async def wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
+        """Until done(i) holds for every instance (checked on each state change)."""
+        await self._wait(insts, done)
 
     async def _wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
         if all(done(i) for i in insts):
@@ -506,6 +522,9 @@ class Supervisor:
             reason=inst.reason,
         )
 
+    def _rows_plain(self, insts: list[Instance]) -> list[dict[str, Any]]:
+        return [self._row(i, None).as_dict() for i in insts]
+
     def _rows(self, insts: list[Instance]) -> list[dict[str, Any]]:
         metrics = self.sampler.sample([i.pid for i in insts if i.pid is not None])
         return [self._row(i, metrics.get(i.pid) if i.pid else None).as_dict() for i in insts]
@@ -517,8 +536,7 @@ class Supervisor:
             if i.state in (S.ERRORED, S.BACKOFF)
         ]
         # no metrics here: cpu and memory of processes that just started say nothing
-        rows = [self._row(i, None).as_dict() for i in self.instances()]
-        return {"ok": not failed, "failed": failed, "status": rows}
+        return {"ok": not failed, "failed": failed, "status": self._rows_plain(self.instances())}
 
     def _previous_state(self) -> dict[str, Any] | None:
         state = read_state(self.state_path)

@@ -223,14 +223,16 @@ def test_reload_rereads_the_formation_one_slot_at_a_time(pm: Harness, port: int)
     for ident in ("web.1", "web.2", "web.3"):
         env = wait_until(lambda i=ident: (e := pm.env_of(i)) and e["FROM_TYPE"] == "two" and e)
         assert env["LISTEN_PID"] == str(env["pid"])
-    # one slot at a time: each slot was running again before the next one stopped
-    order = []
+    # slot by slot: the new process is running before the old one is told to stop, and
+    # the old one is gone before the next slot begins
+    events = []
     for event in feed:
-        order.append((event["id"], event["state"]))
-        if order[-1] == ("web.3", "running"):
+        events.append((event["id"], event["state"], event["pid"], event["old"]))
+        if len([e for e in events if e[1] == "stopped"]) == 3:
             break
-    stops = [i for i, (ident, state) in enumerate(order) if state == "stopping"]
-    runs = [i for i, (ident, state) in enumerate(order) if state == "running"]
-    assert len(stops) == len(runs) == 3
-    nexts = [*stops[1:], len(order)]
-    assert all(s < r < n for s, r, n in zip(stops, runs, nexts, strict=True))
+    for slot in ("web.1", "web.2", "web.3"):
+        at = {(state, pid == old[slot]): i for i, (ident, state, pid, _) in enumerate(events)
+              if ident == slot}
+        assert at[("running", False)] < at[("stopping", True)] < at[("stopped", False)]
+    slots_in_order = [ident for ident, state, _, _ in events if state == "starting"]
+    assert slots_in_order == ["web.1", "web.2", "web.3"]
