@@ -27,6 +27,7 @@ from procman.daemon.readiness import wait_ready
 from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.state import read_state, write_state
+from procman.daemon.steering import PortGroup, queued
 from procman.errors import (
     ConfigError,
     ErrorCode,
@@ -50,6 +51,7 @@ S = InstanceState
 UP_OR_GAVE_UP = frozenset({S.RUNNING, S.EXITED, S.ERRORED, S.BACKOFF})
 DOWN = frozenset({S.STOPPED, S.EXITED, S.ERRORED})
 EVENT_QUEUE = 4096
+DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
 
 
 @dataclass(eq=False)
@@ -100,6 +102,9 @@ class Supervisor:
         self.desired: dict[str, int] = {}
         self.slots: dict[str, dict[int, Instance]] = {}
         self.listeners: dict[InstanceId, socket.socket] = {}
+        self.groups: dict[int, PortGroup] = {}  # port -> our listeners in the kernel's order
+        self.draining: set[Instance] = set()  # steered away from, finishing their backlog
+        self._tasks: set[asyncio.Task] = set()
         self.feeds: set[EventFeed] = set()
         self.sampler = Sampler()
         # keyed by Instance, not id: during a reload two instances share a slot's id
@@ -140,7 +145,7 @@ class Supervisor:
         self.restored = None
         affected = self._converge()
         self._save(running=True)
-        await self._wait(affected, lambda i: i.state in UP_OR_GAVE_UP)
+        await self._wait(affected, self._settled)
         return self._outcome(affected)
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
@@ -150,13 +155,14 @@ class Supervisor:
         self.desired.update(resolved)
         affected = self._converge(only=set(resolved))
         self._save(running=True)
-        await self._wait(affected, lambda i: i.state in UP_OR_GAVE_UP or i.state == S.STOPPED)
+        await self._wait(affected, self._settled)
         return self._outcome([i for i in affected if i.index < self.desired[i.id.type]])
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         picked = self._select(target)
-        for inst in sorted(picked, key=lambda i: -i.index):
-            inst.stop()
+        await asyncio.gather(
+            *(self._drain_then_stop(i) for i in sorted(picked, key=lambda i: -i.index))
+        )
         await self._wait(picked, lambda i: i.state in DOWN)
         return {"status": self._rows(picked)}
 
@@ -184,9 +190,8 @@ class Supervisor:
         for inst in everyone:
             inst.stop()
         await self._wait(everyone, lambda i: not i.live and i.state != S.BACKOFF)
-        for sock in self.listeners.values():
-            sock.close()
-        self.listeners.clear()
+        for iid in list(self.listeners):
+            self._close_listener(iid)
         if self.formation is not None:
             self._save(running=False)
 
@@ -255,7 +260,7 @@ class Supervisor:
             before = old.get(ptype.name) if old else None
             if before is not None and (before.port, before.socket) != (ptype.port, ptype.socket):
                 for iid in [i for i in self.listeners if i.type == ptype.name]:
-                    self.listeners.pop(iid).close()
+                    self._close_listener(iid)
             for inst in self.slots.get(ptype.name, {}).values():
                 inst.ptype = ptype
 
@@ -282,7 +287,7 @@ class Supervisor:
                 if inst.state == S.STOPPED:
                     self._remove(inst)
                 else:
-                    inst.stop()
+                    self._spawn_task(self._drain_then_stop(inst))
             if not slots and ptype is None:
                 del self.slots[name]
         return touched
@@ -293,10 +298,9 @@ class Supervisor:
         if slots.get(inst.index) is not inst:
             return  # a reload's old process: the slot lives on with its replacement
         del slots[inst.index]
-        sock = self.listeners.pop(inst.id, None)
-        if sock is not None:
-            sock.close()
+        self._close_listener(inst.id)
         self.notified.pop(inst, None)
+        self._steer(inst.ptype)
 
     def new_instance(self, ptype: ProcessType, index: int) -> Instance:
         return Instance(
@@ -318,7 +322,64 @@ class Supervisor:
     def _ensure_listener(self, inst: Instance) -> None:
         ptype = inst.ptype
         if ptype.socket and ptype.port and inst.id not in self.listeners:
-            self.listeners[inst.id] = bind_listener(self.host, ptype.port)
+            sock = self.listeners[inst.id] = bind_listener(self.host, ptype.port)
+            self.groups.setdefault(ptype.port, PortGroup()).add(sock)
+            self._steer(ptype)
+
+    def _close_listener(self, iid: InstanceId) -> None:
+        sock = self.listeners.pop(iid, None)
+        if sock is None:
+            return
+        port = sock.getsockname()[1]
+        group = self.groups.get(port)
+        if group is not None:
+            group.remove(sock)
+            if not group.members:
+                del self.groups[port]
+        sock.close()
+
+    def _steer(self, ptype: ProcessType) -> None:
+        """New connections go to the listeners of slots whose instance is running."""
+        group = self.groups.get(ptype.port) if ptype.port else None
+        if group is None or len(group.members) < 2:
+            return
+        serving = {
+            self.listeners[inst.id]
+            for inst in self.slots.get(ptype.name, {}).values()
+            if inst.state == S.RUNNING and inst not in self.draining and inst.id in self.listeners
+        }
+        group.steer(serving)
+
+    async def _drain_then_stop(self, inst: Instance) -> None:
+        """Stop an instance without resetting connections queued on its listener: steer new
+        connections to the other running slots, let the instance accept what is queued,
+        then stop it (its listener closes once it is down, if the slot is scaled away)."""
+        sock = self.listeners.get(inst.id)
+        if sock is not None and inst.state == S.RUNNING:
+            self.draining.add(inst)
+            self._steer(inst.ptype)
+            group = self.groups.get(inst.ptype.port or 0)
+            if group is not None and group.attached:
+                await self._until_drained(inst, sock)
+        self.draining.discard(inst)
+        inst.stop()
+
+    async def _until_drained(self, inst: Instance, sock: socket.socket) -> None:
+        """Poll the accept queue (the kernel has no event for "empty") for up to DRAIN_MAX."""
+        deadline = self.loop.time() + DRAIN_MAX
+        delay = 0.001
+        empty_in_a_row = 0
+        while inst.state == S.RUNNING and self.loop.time() < deadline:
+            empty_in_a_row = empty_in_a_row + 1 if queued(sock) == 0 else 0
+            if empty_in_a_row >= 2:  # twice: a handshake in flight lands between the two
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
         """Before anything changes: a port type that has nothing up yet must find its port
@@ -397,6 +458,8 @@ class Supervisor:
 
     def _changed(self, inst: Instance, old: InstanceState) -> None:
         new = inst.state
+        if (old == S.RUNNING) != (new == S.RUNNING) and inst.ptype.socket:
+            self._steer(inst.ptype)
         note = describe_change(inst, old)
         if note:
             self.logs.system(note)
@@ -445,6 +508,12 @@ class Supervisor:
             if self._ready_tasks.get(inst) is asyncio.current_task():
                 del self._ready_tasks[inst]
         inst.mark_ready(pid)
+
+    def _settled(self, inst: Instance) -> bool:
+        """Done for start/scale: a wanted instance is up or gave up, a surplus one is down."""
+        if inst.index >= self.desired.get(inst.id.type, 0):
+            return inst.state in DOWN and inst not in self.draining
+        return inst.state in UP_OR_GAVE_UP
 
     async def wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
         """Until done(i) holds for every instance (checked on each state change)."""

@@ -76,3 +76,22 @@ def test_reload_with_a_broken_command_keeps_the_old_instances(pm: Harness, port:
     assert {r["id"]: r["pid"] for r in pm.status()} == before
     assert {r["state"] for r in pm.status()} == {"running"}
     assert load.failures() == []
+
+
+def test_scale_down_and_up_under_load_fails_no_request(pm: Harness, port: int) -> None:
+    pm.yaml(web_yaml(port))
+    pm.run("start")
+    with Load(port) as load:
+        wait_until(lambda: load.count() > 50, 20, "load flowing")
+        for count in (1, 4, 2, 4):
+            pm.run("scale", f"web={count}")
+            assert len(pm.status()) == count
+            served = load.count()
+            wait_until(lambda s=served: load.count() > s + 30, 20, f"load at web={count}")
+        pm.run("stop", "web.3")
+        served = load.count()
+        wait_until(lambda: load.count() > served + 30, 20, "load with web.3 stopped")
+        pm.run("start")
+    # new connections are steered away from a slot before its instance stops, and its
+    # queue is drained, so no listener closes with a connection waiting in it
+    assert load.failures() == [], load.failures()[:5]
