@@ -250,21 +250,7 @@ def status(project: Project, target: str | None, as_json: bool) -> None:
     """Show every instance: id, pid, state, uptime, restarts, cpu, memory, port."""
     rows = project.client.call("status", {"target": target})["instances"]
     if as_json:
-        keys = (
-            "id",
-            "type",
-            "index",
-            "pid",
-            "state",
-            "uptime_s",
-            "restarts",
-            "cpu_percent",
-            "memory_bytes",
-            "port",
-            "exit_code",
-            "reason",
-        )
-        render.print_json([{k: row.get(k) for k in keys} for row in rows])
+        render.print_json(rows)
     else:
         render.status_table(rows)
 
@@ -316,13 +302,28 @@ def _simple_verb(method: str, doc: str, waiting: str) -> click.Command:
 
 
 cli.add_command(_simple_verb("restart", "Stop then start instances (default: all).", "restarting…"))
-cli.add_command(
-    _simple_verb(
-        "reload",
-        "Re-read the formation, then replace one instance at a time, each ready before the next.",
-        "reloading…",
-    )
-)
+
+
+@cli.command()
+@click.argument("target", required=False, metavar="[TYPE|all]")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="Slots replaced at a time.")
+@project_options
+def reload(project: Project, target: str | None, parallel: int) -> None:
+    """Zero-downtime rolling reload: re-read the formation and env files, then for each
+    instance start its replacement on the same listener, wait until it is ready, and only
+    then stop the old one. A replacement that fails stops the rollout (exit 1) and leaves
+    the old instances serving.
+
+    \b
+      procman reload web                one slot at a time
+      procman reload all --parallel 4   four slots at a time
+    """
+    with render.waiting("reloading…"):
+        result = project.client.call("reload", {"target": target, "parallel": parallel})
+    if not render.outcome(result, "reload"):
+        sys.exit(1)
+
 cli.add_command(
     _simple_verb(
         "stop", "Stop instances (default: all); the daemon and the counts stay.", "stopping…"
@@ -371,8 +372,10 @@ def check(
 
 def describe_formation(formation: Any) -> dict[str, Any]:
     from procman.config.envfiles import mask_env
+    from procman.sysinfo import tcp_migrate_req
 
     return {
+        "tcp_migrate_req": tcp_migrate_req(),
         "root": str(formation.root),
         "source": str(formation.source) if formation.source else None,
         "env_files": [str(p) for p in formation.env_files],
@@ -409,6 +412,53 @@ def daemon(project: Project, detach: bool, instances: str | None) -> None:
     sys.stdout.flush()
     # exec, not call: same pid (PID 1, systemd), and the long-lived process sheds click/rich
     os.execv(sys.executable, argv)
+
+
+@cli.command()
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["kubernetes", "systemd", "procfile"]))
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--image", help="kubernetes: the container image to run (required).")
+@click.option("--namespace", help="kubernetes: the namespace of every object.")
+@click.option("--app", "app_name", help="Application name (default: the project dir's name).")
+@click.option("--single-file", is_flag=True, help="kubernetes: one multi-document YAML file.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+@click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
+@click.option("--no-env-file", is_flag=True, help="Load no .env file.")
+@project_options
+def export(project: Project, fmt: str, out_dir: str, image: str | None, namespace: str | None,
+           app_name: str | None, single_file: bool, force: bool, dry_run: bool,
+           env_files: str | None, no_env_file: bool) -> None:
+    """Write the formation for another engine: Kubernetes manifests, systemd units, or a
+    Procfile with a .formation line.
+
+    \b
+      procman export kubernetes k8s/ --image registry.example/app:1.4
+      procman export systemd units/ --app shop
+      procman export procfile . --force
+    """
+    from pathlib import Path
+
+    from procman.config.load import Source, load_formation
+    from procman.export import ExportOptions, render_export, summary, write_export
+
+    source = Source.from_dict(_source(project, None, "web", None, env_files, no_env_file) or {})
+    formation = load_formation(Path(project.dir), source)
+    options = ExportOptions(
+        app=app_name or os.path.basename(project.dir),
+        image=image,
+        namespace=namespace,
+        single_file=single_file,
+    )
+    files = render_export(formation, fmt, options)
+    written = write_export(files, Path(out_dir), force=force, dry_run=dry_run)
+    if dry_run:
+        for name, text in written:
+            render.info(f"--- {name}\n{text}")
+        return
+    for name, _ in written:
+        render.info(f"wrote {name}")
+    render.info(summary(fmt, options, Path(out_dir)))
 
 
 @cli.command()

@@ -140,6 +140,7 @@ class InstanceStatus:
     port: int | None
     exit_code: int | None = None
     reason: str | None = None
+    status_text: str | None = None  # the instance's own word, from sd_notify STATUS=
 
     def as_dict(self) -> dict[str, object]:
         """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""

@@ -108,7 +108,7 @@ def status_table(rows: list[dict[str, Any]]) -> None:
         f"{r['id']}: {r['reason']}"
         for r in rows
         if r["state"] in ("errored", "backoff") and r.get("reason")
-    ]
+    ] + [f"{r['id']}: {r['status_text']}" for r in rows if r.get("status_text")]
     if not fancy():
         cells = [list(COLUMNS)] + [_cells(r) for r in rows]
         widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
@@ -233,3 +233,12 @@ def formation(info_: dict[str, Any]) -> None:
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+    migrate = info_.get("tcp_migrate_req")
+    if any(t.get("socket") for t in info_["types"]) and migrate is not None:
+        info(
+            "kernel: net.ipv4.tcp_migrate_req="
+            + ("1: a closing listener hands its queue to the others"
+               if migrate else
+               "0: procman steers new connections away from a stopping instance and drains"
+               " its queue before closing its listener")
+        )

@@ -589,6 +589,7 @@ class Supervisor:
             port=inst.ptype.port,
             exit_code=inst.exit_code,
             reason=inst.reason,
+            status_text=inst.status_text,
         )
 
     def _rows_plain(self, insts: list[Instance]) -> list[dict[str, Any]]:

@@ -64,3 +64,10 @@ def test_help_teaches(pm: Harness) -> None:
     for verb in ("start", "scale", "status", "logs", "restart", "reload", "stop", "shutdown"):
         assert verb in out
     assert "web=+2" in pm.run("scale", "--help").stdout
+
+
+def test_check_reports_tcp_migrate_req(pm: Harness, port: int) -> None:
+    pm.yaml(f"processes:\n  web:\n    cmd: x\n    port: {port}\n")
+    data = json.loads(pm.run("check", "--json").stdout)
+    assert data["tcp_migrate_req"] in (True, False, None)
+    assert "tcp_migrate_req" in pm.run("check").stdout

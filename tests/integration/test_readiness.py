@@ -36,6 +36,9 @@ def test_http_and_notify_readiness(pm: Harness, port: int) -> None:
 """)
     pm.run("start")
     assert {r["state"] for r in pm.status()} == {"running"}
+    # STATUS= from sd_notify shows in status
+    assert json.loads(pm.run("status", "notified", "--json").stdout)[0]["status_text"] == "serving"
+    assert "notified.1: serving" in pm.run("status").stdout
 
 
 def test_ready_timeout_stops_the_instance_and_counts_a_crash(pm: Harness) -> None:

@@ -38,6 +38,16 @@ def test_three_rolling_reloads_under_load_fail_no_request(pm: Harness, port: int
     assert load.failures() == []
 
 
+def test_parallel_reload_replaces_every_slot(pm: Harness, port: int) -> None:
+    pm.yaml(web_yaml(port))
+    pm.run("start")
+    before = {r["id"]: r["pid"] for r in pm.status()}
+    pm.run("reload", "all", "--parallel", "2")
+    after = pm.status()
+    assert all(r["state"] == "running" and r["pid"] != before[r["id"]] for r in after)
+    assert pm.run("reload", "--parallel", "0", expect=2).returncode == 2
+
+
 def test_sigkilled_instances_lose_no_request_that_arrives_while_they_are_down(
     pm: Harness, port: int
 ) -> None:
