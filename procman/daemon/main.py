@@ -26,6 +26,7 @@ from procman.daemon.logs import LogHub, Sink
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
 from procman.daemon.supervisor import Supervisor
+from procman.daemon.watchdog import Watchdog
 from procman.errors import ProcmanError
 
 log = logging.getLogger("procman.daemon")
@@ -98,6 +99,10 @@ async def _serve(
     loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
+    watchdog = Watchdog()
+    watchdog_pid = watchdog.start()
+    if watchdog_pid is not None:
+        reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
     supervisor = Supervisor(
         project,
         loop=loop,
@@ -106,6 +111,7 @@ async def _serve(
         state_path=Path(paths.state_file(project)),
         base_env=dict(os.environ),
         notify_path=notify_path,
+        watchdog=watchdog,
     )
     done = asyncio.Event()
     handlers = Handlers(supervisor, logs, on_shutdown=done.set)
@@ -158,6 +164,7 @@ async def _serve(
             os.unlink(notify_path)
         except OSError:
             pass
+    watchdog.close()
     reaper.drain()
     logs.close()
     log.info("procman daemon %d exits", os.getpid())

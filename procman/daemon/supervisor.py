@@ -28,6 +28,7 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.state import read_state, write_state
 from procman.daemon.steering import PortGroup, queued
+from procman.daemon.watchdog import Watchdog
 from procman.errors import (
     ConfigError,
     ErrorCode,
@@ -91,10 +92,12 @@ class Supervisor:
         base_env: dict[str, str],
         notify_path: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.project, self.loop, self.logs, self.reaper = project, loop, logs, reaper
         self.state_path, self.base_env, self.notify_path = state_path, base_env, notify_path
         self.clock = clock
+        self.watchdog = watchdog or Watchdog()
         self.timers = _LoopTimers(loop)
         self.host = base_env.get("PROCMAN_HOST", "0.0.0.0")
         self.formation: Formation | None = None
@@ -422,9 +425,11 @@ class Supervisor:
         def exited(pid: int, code: int) -> None:
             popen.returncode = code
             self._by_pid.pop(pid, None)
-            inst.exited(pid, code)
+            inst.exited(pid, code)  # which SIGKILLs what is left of the group
+            self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
+        self.watchdog.watch(pid)
         self.logs.attach(fd, ptype.name, str(inst.id))
         return pid
 

@@ -191,3 +191,17 @@ def test_daemon_in_the_foreground_logs_to_stdout_and_stops_on_sigterm(pm: Harnes
     assert proc.returncode == 0, err
     assert b" worker.2 | ENV " in out
     assert not any(psutil.pid_exists(p) for p in pids)
+
+
+def test_daemon_sigkill_takes_grandchildren_too(pm: Harness) -> None:
+    pm.yaml(f"""processes:
+  forker:
+    cmd: {PY} {PROGRAMS / 'forker.py'}
+    instances: 2
+""")
+    pm.run("start")
+    grandchildren = [int(pm.wait_log("grandchild", target=f"forker.{i}").split()[1]) for i in (1, 2)]
+    assert all(psutil.pid_exists(p) for p in grandchildren)
+    os.kill(pm.daemon_pid(), signal.SIGKILL)
+    # the watchdog sees the daemon's pipe close and stops every group it was told about
+    wait_until(lambda: not any(psutil.pid_exists(p) for p in grandchildren), 5, "grandchildren")

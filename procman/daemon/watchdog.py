@@ -1,0 +1,83 @@
+"""The watchdog: a tiny /bin/sh process that outlives a SIGKILLed daemon just long enough to
+stop every instance's process group, grandchildren included.
+
+PR_SET_PDEATHSIG (spawn.py) kills an instance's main process with the daemon, but not what
+that process started. The watchdog reads "+PGID" / "-PGID" lines on a pipe whose only
+writer is the daemon; when the daemon dies, for any reason, the pipe reaches EOF and the
+watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. A process
+that left its group (setsid, a daemonizing server) is out of reach: see docs/formation.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+
+log = logging.getLogger("procman.watchdog")
+
+SCRIPT = r"""
+trap '' INT TERM HUP PIPE
+groups=""
+while read -r line; do
+  case "$line" in
+    +*) groups="$groups ${line#+}" ;;
+    -*) keep=""; for g in $groups; do [ "$g" = "${line#-}" ] || keep="$keep $g"; done
+        groups=$keep ;;
+  esac
+done
+[ -n "$groups" ] || exit 0
+for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
+sleep 1
+for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+"""
+
+
+class Watchdog:
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._fd: int | None = None
+
+    def start(self) -> int | None:
+        """Start the watchdog; its pid (ours to reap), or None if it cannot run."""
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            popen = subprocess.Popen(
+                ["/bin/sh", "-c", SCRIPT],
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a signal to the daemon's group does not reach it
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning("no watchdog (%s): grandchildren may outlive a killed daemon", exc)
+            os.close(write_fd)
+            return None
+        finally:
+            os.close(read_fd)
+        popen.returncode = 0  # reaped by our own reaper, not by Popen
+        self.pid, self._fd = popen.pid, write_fd
+        return popen.pid
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"+{pgid}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+    def close(self) -> None:
+        """A clean exit: EOF with nothing listed, so the watchdog just exits."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _send(self, line: str) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, line.encode())
+        except OSError as exc:  # the watchdog died: carry on without it
+            log.warning("watchdog gone (%s)", exc)
+            os.close(self._fd)
+            self._fd = None
