@@ -421,16 +421,17 @@ def daemon(project: Project, detach: bool, instances: str | None) -> None:
 @click.option("--namespace", help="kubernetes: the namespace of every object.")
 @click.option("--app", "app_name", help="Application name (default: the project dir's name).")
 @click.option("--single-file", is_flag=True, help="kubernetes: one multi-document YAML file.")
+@click.option("--user", help="systemd: the User= the units run as.")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
 @project_options
 def export(project: Project, fmt: str, out_dir: str, image: str | None, namespace: str | None,
-           app_name: str | None, single_file: bool, force: bool, dry_run: bool,
+           app_name: str | None, single_file: bool, user: str | None, force: bool, dry_run: bool,
            env_files: str | None, no_env_file: bool) -> None:
     """Write the formation for another engine: Kubernetes manifests, systemd units, or a
-    Procfile with a .formation line.
+    Procfile with its counts in .foreman (`formation: web=4,worker=2`).
 
     \b
       procman export kubernetes k8s/ --image registry.example/app:1.4
@@ -449,6 +450,7 @@ def export(project: Project, fmt: str, out_dir: str, image: str | None, namespac
         image=image,
         namespace=namespace,
         single_file=single_file,
+        user=user,
     )
     files = render_export(formation, fmt, options)
     written = write_export(files, Path(out_dir), force=force, dry_run=dry_run)

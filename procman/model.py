@@ -94,6 +94,8 @@ class Formation:
     source: Path | None = None  # the Procfile / procman.yaml; None for an ad-hoc command
     env: dict[str, str] = field(default_factory=dict)  # merged env files
     env_files: tuple[Path, ...] = ()
+    log_max_size: int = 10 * 1024 * 1024  # a type's log file is rotated past this size
+    log_keep: int = 5  # rotated files kept per type
 
     def get(self, name: str) -> ProcessType | None:
         for ptype in self.types:

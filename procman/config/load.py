@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from procman.config.envfiles import display_path, read_env_files
-from procman.config.procfile import mentions_port, parse_procfile
+from procman.config.procfile import FOREMAN_FILE, foreman_counts, mentions_port, parse_procfile
 from procman.counts import cpu_count
 from procman.errors import ConfigError, ErrorCode
 from procman.model import NAME_RE, Formation, ProcessType, ReadyCheck
@@ -117,6 +117,7 @@ def load_formation(project: Path, source: Source) -> Formation:
     """Read everything `source` points at, relative to the project directory."""
     project = project.absolute()
     yaml_env_files: list[str] | None = None
+    settings: dict[str, int] = {}
     path: Path | None = None
     if source.command is not None:
         types = [_adhoc(source)]
@@ -136,9 +137,12 @@ def load_formation(project: Path, source: Source) -> Formation:
         if path.suffix.lower() in YAML_SUFFIXES:
             from procman.config.yamlfile import parse_yaml  # pulls in yaml: only for yaml files
 
-            types, yaml_env_files = parse_yaml(text, shown, project, source.port_base)
+            types, yaml_env_files, settings = parse_yaml(text, shown, project, source.port_base)
         else:
             types = parse_procfile(text, shown, source.port_base)
+            # Foreman keeps counts beside the Procfile: `.foreman`, `formation: web=2,...`
+            counts = foreman_counts(path.parent / FOREMAN_FILE, [t.name for t in types])
+            types = [replace(t, instances=counts.get(t.name, t.instances)) for t in types]
         if not types:
             raise ConfigError("declares no process types", shown)
 
@@ -158,6 +162,7 @@ def load_formation(project: Path, source: Source) -> Formation:
         source=path,
         env=read_env_files(env_files, project),
         env_files=env_files,
+        **settings,
     )
 
 

@@ -14,6 +14,7 @@ Only procman.yaml can ask the daemon to bind and pass the listener (`socket: tru
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from procman.errors import ConfigError
 from procman.model import NAME_RE, ProcessType, ReadyCheck
@@ -78,3 +79,36 @@ def parse_procfile(text: str, file: str, port_base: int = 5000) -> list[ProcessT
             )
         )
     return types
+
+
+FOREMAN_FILE = ".foreman"
+
+
+def foreman_counts(path: Path, names: list[str]) -> dict[str, int]:
+    """The counts of a Foreman `.foreman` file's `formation: web=2,worker=1` line (`all=N`
+    sets every type); {} when there is no such file or line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path.name) from None
+    for number, line in enumerate(text.splitlines(), 1):
+        key, sep, value = line.partition(":")
+        if not sep or key.strip() != "formation":
+            continue
+        counts: dict[str, int] = {}
+        for item in value.strip().strip("'\"").split(","):
+            name, _, count = item.strip().partition("=")
+            name = name.strip()
+            if not count.strip().isdigit():
+                raise ConfigError(f"{item.strip()!r} is not TYPE=N", path.name, number)
+            if name == "all":
+                counts.update(dict.fromkeys(names, int(count)))
+            elif name in names:
+                counts[name] = int(count)
+            else:
+                known = ", ".join(names)
+                raise ConfigError(f"no process type {name!r} (types: {known})", path.name, number)
+        return counts
+    return {}

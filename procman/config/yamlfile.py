@@ -28,7 +28,7 @@ from procman.model import NAME_RE, Autoscale, ProcessType, ReadyCheck, RestartPo
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"
-_TOP_KEYS = ("env_file", "processes")
+_TOP_KEYS = ("env_file", "processes", "log_max_size", "log_keep")
 _TYPE_KEYS = (
     "cmd", "instances", "port", "socket", "env", "cwd", "restart", "kill_timeout", "max_memory",
     "ready", "ready_timeout", "min_uptime", "max_restarts", "autoscale",
@@ -135,7 +135,9 @@ class _Parser:
             return [self.string(item, f"{path}[{i}]", what) for i, item in enumerate(node.value)]
         return [self.string(node, path, f"{what} or a list of them")]
 
-    def document(self, root: Node | None) -> tuple[list[ProcessType], list[str] | None]:
+    def document(
+        self, root: Node | None
+    ) -> tuple[list[ProcessType], list[str] | None, dict[str, int]]:
         if root is None:
             raise ConfigError("is empty; it needs a `processes:` mapping", self.file)
         top = self.mapping(root, "")
@@ -143,6 +145,13 @@ class _Parser:
         env_file = None
         if "env_file" in top:
             env_file = self.strings(top["env_file"][1], "env_file", "a file name")
+        settings: dict[str, int] = {}
+        if "log_max_size" in top:
+            settings["log_max_size"] = self.size(top["log_max_size"][1], "log_max_size")
+        if "log_keep" in top:
+            settings["log_keep"] = self.integer(
+                top["log_keep"][1], "log_keep", 0, 1000, "a number of rotated files (0-1000)"
+            )
         if "processes" not in top:
             raise self.error(root, "", "missing `processes:`, the mapping of process types")
         procs_key, procs_node = top["processes"]
@@ -165,7 +174,7 @@ class _Parser:
                     raise self.error(port_node, f"{path}.port", message)
                 port_owner[ptype.port] = (name, _line(port_node))
             types.append(ptype)
-        return types, env_file
+        return types, env_file, settings
 
     def process(
         self, name: str, key_node: Node, node: Node, path: str
@@ -291,8 +300,9 @@ class _Parser:
 
 def parse_yaml(
     text: str, file: str, project: Path, port_base: int = 5000
-) -> tuple[list[ProcessType], list[str] | None]:
-    """Parse procman.yaml `text`: (types in file order, env_file entries or None if absent).
+) -> tuple[list[ProcessType], list[str] | None, dict[str, int]]:
+    """Parse procman.yaml `text`: (types in file order, env_file entries or None if absent,
+    top-level settings such as log_max_size and log_keep that were given).
 
     `file` is only used in messages; `cwd:` is taken relative to `project`. `port_base` is
     accepted for symmetry with the Procfile parser: yaml ports are always explicit.

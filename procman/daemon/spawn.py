@@ -23,23 +23,16 @@ import ctypes
 import errno
 import fcntl
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
 
 from procman.errors import SpawnError
+from procman.shell import exec_script
 
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # fewer wakeups for a chatty child; the kernel caps it at pipe-max-size
-
-# VAR=value words, where a value may hold quoted parts ('a b', "a b") and escapes
-_VALUE = r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")*"""
-_ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", re.S)
-# ; | & newline ` $( make a compound command; the & of a redirection (2>&1, <&3) does not
-_COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
-_KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
 
 LISTEN_FD = 3
 
@@ -64,12 +57,7 @@ except (OSError, AttributeError):  # not Linux
 
 def shell_command(cmd: str, listen_pid: bool) -> str:
     """The /bin/sh -c script for cmd: `exec` for simple commands, LISTEN_PID=$$ when needed."""
-    script = cmd.strip()
-    if not _COMPOUND.search(script):
-        assignments, rest = _ASSIGNMENTS.match(script).groups()  # type: ignore[union-attr]
-        first = rest.split(None, 1)[0] if rest else ""
-        if rest and first not in _KEYWORDS and rest[0] not in "({!":
-            script = f"{assignments}exec {rest}"
+    script = exec_script(cmd)
     if listen_pid:
         script = f"LISTEN_PID=$$; export LISTEN_PID; {script}"
     return script

@@ -1,5 +1,5 @@
 """What every export format shares: names the target engine accepts, the shell script of a
-command, the environment a type's processes get, and one line per source of a file."""
+command, the environment a type's processes get, and the comment that opens every file."""
 
 from __future__ import annotations
 
@@ -13,28 +13,8 @@ from procman.config.envfiles import display_path, instance_env
 from procman.errors import ProcmanError, UsageError
 from procman.model import Formation, ProcessType
 
-# The same simple-command rule as procman/daemon/spawn.py (export may not import the daemon;
-# tests/unit/test_export_systemd.py holds the two to the same answers). A simple command gets
-# `exec`, so the server replaces the shell: it keeps the pid systemd put in LISTEN_PID, and in
-# a container it is PID 1 and receives SIGTERM itself.
-_VALUE = r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")*"""
-_ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", re.S)
-_COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
-_KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
-
 #: Set per instance by procman; the formats decide which of them mean something elsewhere.
 INSTANCE_VARS = ("PROCMAN_INSTANCE", "PROCMAN_ID", "PS")
-
-
-def exec_script(cmd: str) -> str:
-    """The /bin/sh -c script for `cmd`: `exec CMD` for a simple command, else CMD as written."""
-    script = cmd.strip()
-    if not _COMPOUND.search(script):
-        assignments, rest = _ASSIGNMENTS.match(script).groups()  # type: ignore[union-attr]
-        first = rest.split(None, 1)[0] if rest else ""
-        if rest and first not in _KEYWORDS and rest[0] not in "({!":
-            script = f"{assignments}exec {rest}"
-    return script
 
 
 def type_env(formation: Formation, ptype: ProcessType) -> dict[str, str]:

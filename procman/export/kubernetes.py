@@ -19,7 +19,6 @@ from procman.errors import ProcmanError, UsageError
 from procman.export.common import (
     INSTANCE_VARS,
     binary_size,
-    exec_script,
     generated_by,
     relative_cwd,
     safe_name,
@@ -28,6 +27,7 @@ from procman.export.common import (
     whole_seconds,
 )
 from procman.model import Formation, ProcessType
+from procman.shell import exec_script
 
 MANAGED_BY = "procman"
 MAX_NAME = 63  # a Service name is a DNS-1035 label, and label values stop at 63 too

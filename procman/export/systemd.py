@@ -21,11 +21,11 @@ import shlex
 from procman.errors import ProcmanError, UsageError
 from procman.export.common import (
     binary_size,
-    exec_script,
     generated_by,
     safe_name,
 )
 from procman.model import Formation, ProcessType, RestartPolicy
+from procman.shell import exec_script
 
 SHELL = "/bin/sh"  # absolute: systemd does not search PATH the way a shell does
 LISTEN_HOST = "0.0.0.0"  # procman's default PROCMAN_HOST

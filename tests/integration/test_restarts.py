@@ -200,7 +200,8 @@ def test_daemon_sigkill_takes_grandchildren_too(pm: Harness) -> None:
     instances: 2
 """)
     pm.run("start")
-    grandchildren = [int(pm.wait_log("grandchild", target=f"forker.{i}").split()[1]) for i in (1, 2)]
+    lines = [pm.wait_log("grandchild", target=f"forker.{i}") for i in (1, 2)]
+    grandchildren = [int(line.split()[1]) for line in lines]
     assert all(psutil.pid_exists(p) for p in grandchildren)
     os.kill(pm.daemon_pid(), signal.SIGKILL)
     # the watchdog sees the daemon's pipe close and stops every group it was told about

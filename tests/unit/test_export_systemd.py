@@ -15,8 +15,8 @@ import pytest
 from procman.daemon.spawn import shell_command
 from procman.errors import ProcmanError, UsageError
 from procman.export import ExportOptions, render_export
-from procman.export.common import exec_script
 from procman.model import Formation, ProcessType, ReadyCheck, RestartPolicy
+from procman.shell import exec_script
 
 ROOT = Path("/srv/shop")
 WEB = ProcessType(

@@ -104,3 +104,20 @@ def test_bad_name(line: str) -> None:
 def test_empty_command(line: str) -> None:
     with pytest.raises(ConfigError, match=r'^Procfile:1: process type "web" has an empty command'):
         parse_procfile(line + "\n", "Procfile")
+
+
+def test_foreman_counts(tmp_path) -> None:
+    from procman.config.procfile import foreman_counts
+
+    path = tmp_path / ".foreman"
+    assert foreman_counts(path, ["web"]) == {}
+    path.write_text("port: 5000\nformation: web=3, worker=2\n")
+    assert foreman_counts(path, ["web", "worker"]) == {"web": 3, "worker": 2}
+    path.write_text("formation: all=2\n")
+    assert foreman_counts(path, ["web", "worker"]) == {"web": 2, "worker": 2}
+    path.write_text("\nformation: web=x\n")
+    with pytest.raises(ConfigError, match=r"\.foreman:2: 'web=x' is not TYPE=N"):
+        foreman_counts(path, ["web"])
+    path.write_text("formation: nope=1\n")
+    with pytest.raises(ConfigError, match="no process type 'nope'"):
+        foreman_counts(path, ["web"])

@@ -14,7 +14,8 @@ from procman.model import Autoscale, ProcessType, ReadyCheck, RestartPolicy
 
 
 def parse(text: str, project: Path) -> tuple[list[ProcessType], list[str] | None]:
-    return parse_yaml(dedent(text), "procman.yaml", project)
+    types, env_file, _settings = parse_yaml(dedent(text), "procman.yaml", project)
+    return types, env_file
 
 
 def error(text: str, project: Path) -> ConfigError:
@@ -221,7 +222,10 @@ def test_unknown_key_lists_valid_keys_and_suggests(tmp_path: Path) -> None:
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     err = error("processes: {web: {cmd: x}}\nversion: 2\n", tmp_path)
-    assert str(err) == "procman.yaml:2: version: unknown key; valid keys: env_file, processes"
+    assert str(err) == (
+        "procman.yaml:2: version: unknown key; "
+        "valid keys: env_file, processes, log_max_size, log_keep"
+    )
 
 
 def test_missing_cmd_points_at_the_type(tmp_path: Path) -> None:
@@ -311,3 +315,11 @@ def test_pure_python_loader_gives_the_same_answer(
     assert str(error(text, tmp_path)) == str(fast)
     types, _ = parse("processes:\n  web: {cmd: x, max_memory: 1G}\n", tmp_path)
     assert types[0].max_memory == 1024**3
+
+
+def test_log_rotation_settings(tmp_path: Path) -> None:
+    text = "log_max_size: 1M\nlog_keep: 2\nprocesses:\n  web:\n    cmd: x\n"
+    _, _, settings = parse_yaml(text, "procman.yaml", tmp_path)
+    assert settings == {"log_max_size": 1024 * 1024, "log_keep": 2}
+    err = error("log_keep: -1\nprocesses:\n  web:\n    cmd: x\n", tmp_path)
+    assert "procman.yaml:1: log_keep:" in str(err)

@@ -1,0 +1,30 @@
+"""How a formation command becomes a /bin/sh script (stdlib only; the daemon and every
+export format share it).
+
+Debian's dash does not exec the last command of a script, so a simple command (no ; | &
+newline ` or $( outside a redirection, not starting with a shell keyword) is written as
+`exec CMD`, after any leading VAR=value words: the server then replaces the shell and keeps
+its pid, which is what LISTEN_PID must name and what receives SIGTERM.
+"""
+
+from __future__ import annotations
+
+import re
+
+# VAR=value words, where a value may hold quoted parts ('a b', "a b") and escapes
+_VALUE = r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")*"""
+_ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", re.S)
+# ; | & newline ` $( make a compound command; the & of a redirection (2>&1, <&3) does not
+_COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
+_KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
+
+
+def exec_script(cmd: str) -> str:
+    """The /bin/sh -c script for `cmd`: `exec CMD` for a simple command, else CMD as written."""
+    script = cmd.strip()
+    if not _COMPOUND.search(script):
+        assignments, rest = _ASSIGNMENTS.match(script).groups()  # type: ignore[union-attr]
+        first = rest.split(None, 1)[0] if rest else ""
+        if rest and first not in _KEYWORDS and rest[0] not in "({!":
+            script = f"{assignments}exec {rest}"
+    return script
