@@ -130,8 +130,20 @@ class Harness:
         return wait_until(check, timeout, f"log line {needle!r}")
 
     def env_of(self, ident: str, timeout: float = 10) -> dict[str, Any]:
-        line = self.wait_log("ENV ", timeout, target=ident)
-        return json.loads(line.split("ENV ", 1)[1])
+        """What tests/programs/printenv.py printed in the instance's current process (log
+        files outlive daemons, so an older process's line may be there too)."""
+
+        def check() -> dict[str, Any] | None:
+            pid = self.by_id().get(ident, {}).get("pid")
+            lines = self.client.call("logs", {"lines": 2000, "target": ident})["lines"]
+            for _, _, text in reversed(lines):
+                if text.startswith("ENV "):
+                    env = json.loads(text[4:])
+                    if env["pid"] == pid:
+                        return env
+            return None
+
+        return wait_until(check, timeout, f"the ENV line of {ident}")
 
     def daemon_pid(self) -> int | None:
         try:

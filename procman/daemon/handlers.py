@@ -90,7 +90,10 @@ class Handlers:
         if lines < 0 or lines > MAX_LINES:
             raise ProcmanError(f"lines must be 0..{MAX_LINES}", ErrorCode.BAD_PARAMS)
         type_name, label = self._log_target(target)
-        tail = [list(item) for item in self.logs.tail(lines, type_name, label)]
+        found = self.logs.tail(lines, type_name, label)
+        if len(found) < lines:  # memory keeps 256 KiB a type: older lines are on disk
+            found = self.logs.file_tail(lines, type_name, label) or found
+        tail = [list(item) for item in found]
         if not follow:
             return {"lines": tail}
         sub = Subscriber(type_name, label)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from procman.daemon.logfiles import read_tail, rotate
+
 log = logging.getLogger("procman.logs")
 
 READ_SIZE = 1 << 20
@@ -78,6 +80,9 @@ class LogHub:
         self.loop, self.logs_dir, self.sink = loop, logs_dir, sink
         self._pipes: dict[int, _Pipe] = {}
         self._files: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
+        self.max_size = 10 * 1024 * 1024  # rotate a type's file past this (log_max_size)
+        self.keep = 5  # rotated files kept (log_keep)
         self._tails: dict[str, deque[tuple[float, str, bytes]]] = {}
         self._tail_sizes: dict[str, int] = {}
         self.subscribers: set[Subscriber] = set()
@@ -183,22 +188,57 @@ class LogHub:
                 self.sink = None
 
     def _write(self, type_name: str, data: bytes) -> None:
-        fd = self._files.get(type_name)
+        """Append whole lines; past max_size, rotate at a line boundary and go on."""
         try:
-            if fd is None:
-                self.logs_dir.mkdir(parents=True, exist_ok=True)
-                path = self.logs_dir / f"{type_name}.log"
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-                self._files[type_name] = fd
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            while data:
+                fd = self._files.get(type_name)
+                if fd is None:
+                    fd = self._open(type_name)
+                room = self.max_size - self._sizes[type_name]
+                if len(data) <= room:
+                    self._put(fd, type_name, data)
+                    return
+                cut = data.rfind(b"\n", 0, room) + 1
+                if cut == 0:  # not one whole line fits in what is left
+                    if self._sizes[type_name] > 0:
+                        self._rotate(type_name)
+                        continue
+                    cut = data.find(b"\n") + 1 or len(data)  # a huge line: a file of its own
+                self._put(fd, type_name, data[:cut])
+                data = data[cut:]
+                self._rotate(type_name)
         except OSError as exc:
             # A full disk costs lines, never the daemon or the children.
             self.dropped_writes += 1
             if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
                 log.warning("cannot write %s log: %s", type_name, exc)
+
+    def _open(self, type_name: str) -> int:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        path = self.logs_dir / f"{type_name}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._files[type_name] = fd
+        self._sizes[type_name] = os.fstat(fd).st_size
+        return fd
+
+    def _put(self, fd: int, type_name: str, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        self._sizes[type_name] += len(data)
+
+    def _rotate(self, type_name: str) -> None:
+        """Rename and reopen: every line is in exactly one file, none is lost."""
+        fd = self._files.pop(type_name, None)
+        if fd is not None:
+            os.close(fd)
+        rotate(self.logs_dir / f"{type_name}.log", self.keep)
+
+    def file_tail(
+        self, lines: int, type_name: str | None = None, label: str | None = None
+    ) -> list[tuple[float, str, str]]:
+        """Like tail(), from the files on disk, across rotations: for more than memory holds."""
+        return read_tail(self.logs_dir, lines, self.keep, type_name, label)
 
     def _remember(self, type_name: str, item: tuple[float, str, bytes]) -> None:
         now, label, block = item

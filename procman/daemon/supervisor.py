@@ -259,6 +259,7 @@ class Supervisor:
         """Adopt a (re-read) formation: new spawns use the new definitions."""
         old = self.formation
         self.formation, self.source = formation, source
+        self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         for ptype in formation.types:
             before = old.get(ptype.name) if old else None
             if before is not None and (before.port, before.socket) != (ptype.port, ptype.socket):

@@ -96,5 +96,31 @@ def test_flooding_child_never_blocks_the_daemon(pm: Harness) -> None:
         assert time.monotonic() - started < 60, "flood did not finish"
     assert worst < 1.0, f"status took {worst:.3f}s during the flood"
     assert {r["id"] for r in rows} == {"flood.1", "quiet.1"}
-    size = (pm.root / ".procman" / "logs" / "flood.log").stat().st_size
-    assert size > 100_000_000
+    # rotated at 10 MiB, 5 kept: the flood never takes more than ~60 MiB of disk
+    files = list((pm.root / ".procman" / "logs").glob("flood.log*"))
+    assert {f.name for f in files} >= {f"flood.log.{n}" for n in range(1, 6)}
+    assert sum(f.stat().st_size for f in files) <= 6 * 10 * 1024 * 1024 + 2 * 1024 * 1024
+
+
+def test_rotation_keeps_every_line_and_logs_reads_across_files(pm: Harness) -> None:
+    pm.yaml(f"""log_max_size: 20K
+log_keep: 3
+processes:
+  count:
+    cmd: {PY} {PROGRAMS / "counter.py"} 2000
+""")
+    pm.run("start")
+    pm.wait_log("count.1 line 1999")
+    logs = pm.root / ".procman" / "logs"
+    names = sorted(f.name for f in logs.glob("count.log*"))
+    assert names == ["count.log", "count.log.1", "count.log.2", "count.log.3"]
+    # rename-and-reopen: the kept files hold consecutive lines, none lost or doubled
+    text = "".join(
+        (logs / n).read_text() for n in ("count.log.3", "count.log.2", "count.log.1", "count.log")
+    )
+    numbers = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
+    assert numbers == list(range(numbers[0], 2000))
+    assert all(f.stat().st_size < 20 * 1024 + 8 * 1024 for f in logs.glob("count.log*"))
+    # `logs -n` reaches past the current file into the rotated ones
+    out = pm.run("logs", "count", "-n", str(len(numbers))).stdout.splitlines()
+    assert [int(line.rsplit(" ", 1)[1]) for line in out] == numbers
