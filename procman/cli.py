@@ -248,11 +248,11 @@ def scale(project: Project, assignments: tuple[str, ...]) -> None:
 @project_options
 def status(project: Project, target: str | None, as_json: bool) -> None:
     """Show every instance: id, pid, state, uptime, restarts, cpu, memory, port."""
-    rows = project.client.call("status", {"target": target})["instances"]
+    result = project.client.call("status", {"target": target})
     if as_json:
-        render.print_json(rows)
+        render.print_json(result["instances"])
     else:
-        render.status_table(rows)
+        render.status_table(result["instances"], result.get("types"))
 
 
 @cli.command()
@@ -329,6 +329,22 @@ cli.add_command(
         "stop", "Stop instances (default: all); the daemon and the counts stay.", "stopping…"
     )
 )
+
+
+@cli.command()
+@click.argument("type_name", metavar="TYPE")
+@click.argument("switch", type=click.Choice(["on", "off"]))
+@project_options
+def autoscale(project: Project, type_name: str, switch: str) -> None:
+    """Hand TYPE's count back to its autoscale rule (on), or hold the current count (off).
+    `procman scale` on an autoscaled type turns it off until `procman autoscale TYPE on`."""
+    result = project.client.call("autoscale", {"type": type_name, "on": switch == "on"})
+    for summary in result["types"]:
+        if summary["name"] == type_name and summary["autoscale"]:
+            rule = summary["autoscale"]
+            state = "manual count" if rule["manual"] else f"target {rule['target']}"
+            render.info(f"{type_name}: autoscale {switch} ({rule['min']}-{rule['max']} "
+                        f"@{rule['cpu']:g}% cpu, {state})")
 
 
 @cli.command()

@@ -63,6 +63,7 @@ class Autoscale:
     min: int
     max: int
     cpu: float  # target mean CPU % per instance
+    window: float = 60.0  # scale-down stabilisation window, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ class Formation:
     env_files: tuple[Path, ...] = ()
     log_max_size: int = 10 * 1024 * 1024  # a type's log file is rotated past this size
     log_keep: int = 5  # rotated files kept per type
+    sample_interval: float = 2.0  # seconds between psutil samples (when anything uses them)
+    metrics_port: int | None = None  # Prometheus /metrics over HTTP, opt-in
 
     def get(self, name: str) -> ProcessType | None:
         for ptype in self.types:

@@ -38,6 +38,8 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     },
     "events": {},
     "formation": {},
+    "metrics": {},
+    "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
     "shutdown": {},
 }
 

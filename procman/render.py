@@ -100,22 +100,67 @@ def _cells(row: dict[str, Any]) -> list[str]:
 # -- status ---------------------------------------------------------------------------------
 
 
-def status_table(rows: list[dict[str, Any]]) -> None:
+def _notes(rows: list[dict[str, Any]]) -> list[str]:
+    """Why instances are down or were restarted, and what they say about themselves."""
+    notes = []
+    for r in rows:
+        if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
+            notes.append(f"{r['id']}: {r['reason']}")
+        if r.get("status_text"):
+            notes.append(f"{r['id']}: {r['status_text']}")
+    return notes
+
+
+def _total_cells(
+    name: str, rows: list[dict[str, Any]], summary: dict[str, Any] | None
+) -> list[str]:
+    """The per-type line: running/desired, summed cpu and memory, the autoscale target."""
+    cpus = [r["cpu_percent"] for r in rows if r.get("cpu_percent") is not None]
+    mems = [r["memory_bytes"] for r in rows if r.get("memory_bytes") is not None]
+    running = sum(1 for r in rows if r["state"] == "running")
+    desired = summary["desired"] if summary else len(rows)
+    scale = (summary or {}).get("autoscale")
+    note = ""
+    if scale:
+        mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
+        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+    return [
+        f"{name} total",
+        "",
+        f"{running}/{desired} running",
+        "",
+        "",
+        f"{sum(cpus):.1f}%" if cpus else "-",
+        size(sum(mems)) if mems else "-",
+        note,
+    ]
+
+
+def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None = None) -> None:
+    """Instances grouped by type, each type closed by a total line."""
     if not rows:
         info("no instances")
         return
-    reasons = [
-        f"{r['id']}: {r['reason']}"
-        for r in rows
-        if r["state"] in ("errored", "backoff") and r.get("reason")
-    ] + [f"{r['id']}: {r['status_text']}" for r in rows if r.get("status_text")]
+    summaries = {t["name"]: t for t in types or []}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["type"], []).append(row)
+    notes = _notes(rows) + [
+        f"{t['name']}: {t['autoscale']['last']}"
+        for t in summaries.values()
+        if t.get("autoscale") and t["autoscale"].get("last")
+    ]
     if not fancy():
-        cells = [list(COLUMNS)] + [_cells(r) for r in rows]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-        for line in cells:
+        lines = [list(COLUMNS)]
+        for name, members in groups.items():
+            lines += [_cells(r) for r in members]
+            if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+                lines.append(_total_cells(name, members, summaries.get(name)))
+        widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
+        for line in lines:
             info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        for reason in reasons:
-            info(reason)
+        for note in notes:
+            info(note)
         return
     from rich.table import Table
 
@@ -123,24 +168,26 @@ def status_table(rows: list[dict[str, Any]]) -> None:
     for name in COLUMNS:
         table.add_column(
             name,
-            justify="right" if name in ("pid", "restarts", "cpu", "memory", "port") else "left",
+            justify="right" if name in ("pid", "restarts", "cpu", "memory") else "left",
         )
-    for row in rows:
-        cells = _cells(row)
-        colour = _type_style(row["type"])
-        cells[0] = f"[{colour}]{cells[0]}[/]"
-        cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
-        table.add_row(*cells)
+    for name, members in groups.items():
+        for row in members:
+            cells = _cells(row)
+            cells[0] = f"[{_type_style(row['type'])}]{cells[0]}[/]"
+            cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
+            table.add_row(*cells)
+        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+            table.add_row(*_total_cells(name, members, summaries.get(name)), style="dim")
     console = _console()
     console.print(table)
-    for reason in reasons:
-        console.print(f"[red]{reason}[/]")
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
 
 
 def outcome(result: dict[str, Any], verb: str) -> bool:
     """Print what a start/scale/restart did; True when every instance came up."""
     rows = result.get("status", [])
-    status_table(rows)
+    status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
     return bool(result.get("ok", True))
@@ -237,8 +284,10 @@ def formation(info_: dict[str, Any]) -> None:
     if any(t.get("socket") for t in info_["types"]) and migrate is not None:
         info(
             "kernel: net.ipv4.tcp_migrate_req="
-            + ("1: a closing listener hands its queue to the others"
-               if migrate else
-               "0: procman steers new connections away from a stopping instance and drains"
-               " its queue before closing its listener")
+            + (
+                "1: a closing listener hands its queue to the others"
+                if migrate
+                else "0: procman steers new connections away from a stopping instance and drains"
+                " its queue before closing its listener"
+            )
         )

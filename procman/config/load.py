@@ -117,7 +117,7 @@ def load_formation(project: Path, source: Source) -> Formation:
     """Read everything `source` points at, relative to the project directory."""
     project = project.absolute()
     yaml_env_files: list[str] | None = None
-    settings: dict[str, int] = {}
+    settings: dict[str, float] = {}
     path: Path | None = None
     if source.command is not None:
         types = [_adhoc(source)]

@@ -28,12 +28,19 @@ from procman.model import NAME_RE, Autoscale, ProcessType, ReadyCheck, RestartPo
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"
-_TOP_KEYS = ("env_file", "processes", "log_max_size", "log_keep")
+_TOP_KEYS = (
+    "env_file",
+    "processes",
+    "log_max_size",
+    "log_keep",
+    "sample_interval",
+    "metrics_port",
+)
 _TYPE_KEYS = (
     "cmd", "instances", "port", "socket", "env", "cwd", "restart", "kill_timeout", "max_memory",
     "ready", "ready_timeout", "min_uptime", "max_restarts", "autoscale",
 )  # fmt: skip
-_AUTOSCALE_KEYS = ("min", "max", "cpu")
+_AUTOSCALE_KEYS = ("min", "max", "cpu", "window")
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
 _SIZE_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 _SIZE_HELP = "a size in bytes, or like 100K, 512M, 1.5G, 2GiB"
@@ -137,7 +144,7 @@ class _Parser:
 
     def document(
         self, root: Node | None
-    ) -> tuple[list[ProcessType], list[str] | None, dict[str, int]]:
+    ) -> tuple[list[ProcessType], list[str] | None, dict[str, float]]:
         if root is None:
             raise ConfigError("is empty; it needs a `processes:` mapping", self.file)
         top = self.mapping(root, "")
@@ -145,9 +152,20 @@ class _Parser:
         env_file = None
         if "env_file" in top:
             env_file = self.strings(top["env_file"][1], "env_file", "a file name")
-        settings: dict[str, int] = {}
+        settings: dict[str, float] = {}
         if "log_max_size" in top:
             settings["log_max_size"] = self.size(top["log_max_size"][1], "log_max_size")
+        if "sample_interval" in top:
+            settings["sample_interval"] = self.number(
+                top["sample_interval"][1],
+                "sample_interval",
+                lambda v: 0.1 <= v <= 3600,
+                "seconds between samples (0.1-3600)",
+            )
+        if "metrics_port" in top:
+            settings["metrics_port"] = self.integer(
+                top["metrics_port"][1], "metrics_port", 1, 65535, "a port (1-65535)"
+            )
         if "log_keep" in top:
             settings["log_keep"] = self.integer(
                 top["log_keep"][1], "log_keep", 0, 1000, "a number of rotated files (0-1000)"
@@ -285,7 +303,7 @@ class _Parser:
     def autoscale(self, node: Node, path: str) -> Autoscale:
         pairs = self.mapping(node, path)
         self.check_keys(pairs, _AUTOSCALE_KEYS, path)
-        missing = [key for key in _AUTOSCALE_KEYS if key not in pairs]
+        missing = [key for key in ("min", "max", "cpu") if key not in pairs]
         if missing:
             raise self.error(node, path, f"needs min, max and cpu (missing: {', '.join(missing)})")
         low = self.integer(pairs["min"][1], f"{path}.min", 0, None, "an integer >= 0")
@@ -295,12 +313,17 @@ class _Parser:
         )
         if low > high:
             raise self.error(pairs["min"][1], f"{path}.min", f"{low} is above max ({high})")
-        return Autoscale(min=low, max=high, cpu=cpu)
+        window = 60.0
+        if "window" in pairs:
+            window = self.number(
+                pairs["window"][1], f"{path}.window", lambda v: v >= 0, "seconds >= 0"
+            )
+        return Autoscale(min=low, max=high, cpu=cpu, window=window)
 
 
 def parse_yaml(
     text: str, file: str, project: Path, port_base: int = 5000
-) -> tuple[list[ProcessType], list[str] | None, dict[str, int]]:
+) -> tuple[list[ProcessType], list[str] | None, dict[str, float]]:
     """Parse procman.yaml `text`: (types in file order, env_file entries or None if absent,
     top-level settings such as log_max_size and log_keep that were given).
 

@@ -35,6 +35,8 @@ class Handlers:
             "logs": self.logs_,
             "events": self.events,
             "formation": self.formation,
+            "metrics": self.metrics,
+            "autoscale": self.autoscale,
             "shutdown": self.shutdown,
         }
 
@@ -52,8 +54,17 @@ class Handlers:
 
     async def status(self, target: str | None = None) -> dict[str, Any]:
         if self.supervisor.formation is None:
-            return {"instances": []}
-        return {"instances": self.supervisor.status(target)}
+            return {"instances": [], "types": []}
+        return {
+            "instances": self.supervisor.status(target),
+            "types": self.supervisor.monitor.types(),
+        }
+
+    async def metrics(self) -> dict[str, Any]:
+        return self.supervisor.metrics()
+
+    async def autoscale(self, type: str, on: bool) -> dict[str, Any]:
+        return self.supervisor.set_autoscale(type, on)
 
     async def start(
         self,

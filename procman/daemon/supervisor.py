@@ -23,6 +23,7 @@ from procman.daemon.instance import Instance, backoff_delay, describe_exit
 from procman.daemon.listeners import bind_listener, foreign_listeners, port_in_use_message
 from procman.daemon.logs import LogHub
 from procman.daemon.metrics import Sampler
+from procman.daemon.monitor import Monitor
 from procman.daemon.readiness import wait_ready
 from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
@@ -117,6 +118,7 @@ class Supervisor:
         self._waiters: list[tuple[list[Instance], Callable[[Instance], bool], asyncio.Future]] = []
         self._by_pid: dict[int, Instance] = {}
         self.restored = self._previous_state()
+        self.monitor = Monitor(self, loop)
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -155,6 +157,9 @@ class Supervisor:
         formation = self._require_formation()
         resolved = self._resolve_counts(counts, self.desired, formation)
         self._check_ports(formation, resolved)
+        for name in resolved:  # a manual count holds until `procman autoscale TYPE on`
+            if name in self.monitor.scalers:
+                self.monitor.scalers[name].manual = True
         self.desired.update(resolved)
         affected = self._converge(only=set(resolved))
         self._save(running=True)
@@ -188,7 +193,37 @@ class Supervisor:
         serving, failed = await rolling_reload(self, picked, parallel)
         return {"ok": not failed, "failed": failed, "status": self._rows_plain(serving)}
 
+    def memory_restart(self, inst: Instance, reason: str) -> None:
+        """max_memory passed: a graceful restart, the reason kept for status."""
+        self.logs.system(f"{inst.id} {reason}; restarting")
+        inst.restart()
+        inst.reason = reason
+        inst.restarts += 1
+
+    def autoscale_to(self, name: str, current: int, count: int, why: str, line: str) -> None:
+        self.logs.system(line)
+        self.desired[name] = count
+        self._converge(only=[name])
+        self._save(running=True)
+        event = {"event": "autoscale", "type": name, "from": current, "to": count, "reason": why}
+        for feed in self.feeds:
+            feed.offer(event)
+
+    def set_autoscale(self, name: str, on: bool) -> dict[str, Any]:
+        self._require_formation()
+        scaler = self.monitor.scalers.get(name)
+        if scaler is None:
+            raise NotFound(f"{name!r} has no autoscale rule in the formation")
+        scaler.manual = not on
+        self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
+        return {"types": self.monitor.types()}
+
+    def metrics(self) -> dict[str, Any]:
+        rows = self.status() if self.formation else []
+        return {"time": time.time(), "instances": rows, "types": self.monitor.types()}
+
     async def shutdown(self) -> None:
+        self.monitor.stop()
         everyone = self.instances() + list(self.replacements)
         for inst in everyone:
             inst.stop()
@@ -260,6 +295,7 @@ class Supervisor:
         old = self.formation
         self.formation, self.source = formation, source
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
+        self.monitor.configure(formation)
         for ptype in formation.types:
             before = old.get(ptype.name) if old else None
             if before is not None and (before.port, before.socket) != (ptype.port, ptype.socket):

@@ -227,6 +227,8 @@ def test_reload_rereads_the_formation_one_slot_at_a_time(pm: Harness, port: int)
     # the old one is gone before the next slot begins
     events = []
     for event in feed:
+        if event["event"] != "state":
+            continue
         events.append((event["id"], event["state"], event["pid"], event["old"]))
         if len([e for e in events if e[1] == "stopped"]) == 3:
             break

@@ -24,7 +24,9 @@ def test_crasher_goes_through_backoff_to_errored(pm: Harness) -> None:
     feed = pm.client.stream("events")
     seen = [row["state"] for row in next(feed)["instances"]]
     while seen[-1] != "errored":
-        seen.append(next(feed)["state"])
+        event = next(feed)
+        if event["event"] == "state":
+            seen.append(event["state"])
     assert "backoff" in seen
     row = pm.by_id()["crash.1"]
     assert row["state"] == "errored" and row["exit_code"] == 7 and row["pid"] is None

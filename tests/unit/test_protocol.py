@@ -105,7 +105,10 @@ def test_error_shape_with_str_code_and_data() -> None:
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_decodes_with_its_required_params(method: str) -> None:
-    params = {key: {} for key, (_, required) in METHODS[method].items() if required}
+    samples = {dict: {}, str: "web", bool: True, int: 1}
+    params = {
+        key: samples[types[0]] for key, (types, required) in METHODS[method].items() if required
+    }
     req = protocol.decode_request(protocol.request(1, method, params))
     assert fields(req) == (1, method, params)
 

@@ -224,7 +224,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     err = error("processes: {web: {cmd: x}}\nversion: 2\n", tmp_path)
     assert str(err) == (
         "procman.yaml:2: version: unknown key; "
-        "valid keys: env_file, processes, log_max_size, log_keep"
+        "valid keys: env_file, processes, log_max_size, log_keep, sample_interval, metrics_port"
     )
 
 
