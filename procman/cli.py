@@ -414,8 +414,11 @@ def describe_formation(formation: Any) -> dict[str, Any]:
 @cli.command()
 @click.option("--detach", is_flag=True, help="Fork into the background (what `start` uses).")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve Prometheus /metrics on this port ($PROCMAN_METRICS_HOST, 127.0.0.1).")
 @project_options
-def daemon(project: Project, detach: bool, instances: str | None) -> None:
+def daemon(project: Project, detach: bool, instances: str | None,
+           metrics_port: int | None) -> None:
     """Run the supervisor in the foreground (containers, systemd, PID 1) and start the
     formation; SIGTERM or SIGINT stops everything gracefully. Logs go to stdout."""
     argv = [sys.executable, "-m", "procman.daemon", "-d", str(project.dir)]
@@ -423,6 +426,8 @@ def daemon(project: Project, detach: bool, instances: str | None) -> None:
         argv += ["-f", str(project.procfile)]
     if instances:
         argv += ["-i", _count(instances) or ""]
+    if metrics_port:
+        argv += ["--metrics-port", str(metrics_port)]
     if detach:
         argv.append("--detach")
     sys.stdout.flush()
@@ -482,7 +487,8 @@ def export(project: Project, fmt: str, out_dir: str, image: str | None, namespac
 @cli.command()
 @project_options
 def monit(project: Project) -> None:
-    """A live view of cpu, memory and restarts per instance (Ctrl-C quits)."""
+    """A live dashboard: state, cpu, memory, restarts and cpu history per type and instance
+    (q quits, tab/n/p pick a type, a shows all)."""
     from procman.monit import run_monit
 
     run_monit(project.client)

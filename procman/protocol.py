@@ -87,6 +87,10 @@ def decode_request(line: bytes) -> Request:
         raise ProtocolError(f"invalid JSON: {exc}", ErrorCode.BAD_REQUEST) from None
     if not isinstance(obj, dict):
         raise ProtocolError("a request must be a JSON object", ErrorCode.BAD_REQUEST)
+    req_id = obj.get("id")
+    plain = isinstance(req_id, (str, int, float)) and not isinstance(req_id, bool)
+    if req_id is not None and not plain:
+        raise ProtocolError('"id" must be a string, a number or null', ErrorCode.BAD_REQUEST)
     method = obj.get("method")
     if not isinstance(method, str):
         raise ProtocolError('a request needs a "method" string', ErrorCode.BAD_REQUEST)

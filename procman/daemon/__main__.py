@@ -20,9 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-f", "--procfile", type=Path)
     parser.add_argument("-i", "--instances")
     parser.add_argument("--detach", action="store_true")
+    parser.add_argument("--metrics-port", type=int)
     args = parser.parse_args(argv)
     if args.detach:
-        return run(args.dir, detach=True)
+        return run(args.dir, detach=True, metrics_port=args.metrics_port)
     source = None
     if args.procfile is not None:
         source = {"procfile": str(args.procfile.resolve())}
@@ -31,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     def report(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
-    return run(args.dir, autostart=autostart, sink=plain_sink(), on_error=report)
+    return run(
+        args.dir,
+        autostart=autostart,
+        sink=plain_sink(),
+        on_error=report,
+        metrics_port=args.metrics_port,
+    )
 
 
 if __name__ == "__main__":

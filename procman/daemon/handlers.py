@@ -122,11 +122,9 @@ class Handlers:
                         "log stream dropped: this client fell too far behind",
                         ErrorCode.FAILED,
                     )
-                batch = []
-                while sub.queue:
-                    now, label, block = sub.queue.popleft()
-                    batch.extend([now, label, line] for line in split_lines(block))
-                yield {"lines": batch}
+                while sub.queue:  # a message per chunk: a backlog never becomes one huge line
+                    now, label, block = sub.take()
+                    yield {"lines": [[now, label, line] for line in split_lines(block)]}
         finally:
             self.logs.subscribers.discard(sub)
 

@@ -27,6 +27,7 @@ MAX_PARTIAL = 64 * 1024  # a "line" longer than this is cut, so one child cannot
 TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
 TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
 SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is dropped
+SUBSCRIBER_BYTES = 8 * 1024 * 1024  # ...or bytes, whichever comes first
 SYSTEM = "procman"  # the type and label of the daemon's own lines
 
 Sink = Callable[[float, str, bytes], None]
@@ -53,6 +54,7 @@ class Subscriber:
     queue: deque = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False
+    queued_bytes: int = 0
 
     def wants(self, type_name: str, label: str) -> bool:
         if self.label is not None:
@@ -62,12 +64,19 @@ class Subscriber:
     def offer(self, item: tuple[float, str, bytes]) -> None:
         if self.dropped:
             return
-        if len(self.queue) >= SUBSCRIBER_QUEUE:
+        if len(self.queue) >= SUBSCRIBER_QUEUE or self.queued_bytes >= SUBSCRIBER_BYTES:
             self.dropped = True
             self.queue.clear()
+            self.queued_bytes = 0
         else:
             self.queue.append(item)
+            self.queued_bytes += len(item[2])
         self.wakeup.set()
+
+    def take(self) -> tuple[float, str, bytes]:
+        item = self.queue.popleft()
+        self.queued_bytes -= len(item[2])
+        return item
 
 
 class LogHub:

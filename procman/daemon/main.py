@@ -44,6 +44,7 @@ def run(
     sink: Sink | None = None,
     on_error: Callable[[str], None] | None = None,
     log_level: int = logging.INFO,
+    metrics_port: int | None = None,
 ) -> int:
     """Run a daemon for project until it is shut down; the process exit code."""
     project = project.resolve()
@@ -73,7 +74,9 @@ def run(
             on_error(f"a daemon for {project} is already running")
         return 0 if detach else 1
     try:
-        return asyncio.run(_serve(project, sock_path, ready_fd, autostart, sink, on_error))
+        return asyncio.run(
+            _serve(project, sock_path, ready_fd, autostart, sink, on_error, metrics_port)
+        )
     except ProcmanError as exc:
         _tell(ready_fd, f"error: {exc}")
         if on_error:
@@ -90,6 +93,7 @@ async def _serve(
     autostart: dict[str, Any] | None,
     sink: Sink | None,
     on_error: Callable[[str], None] | None,
+    metrics_port: int | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_stray)
@@ -113,6 +117,7 @@ async def _serve(
         notify_path=notify_path,
         watchdog=watchdog,
     )
+    supervisor.metrics_port = metrics_port
     done = asyncio.Event()
     handlers = Handlers(supervisor, logs, on_shutdown=done.set)
     server = ControlServer(sock_path, handlers.dispatch)

@@ -18,6 +18,7 @@ from procman.errors import ErrorCode, ProcmanError
 log = logging.getLogger("procman.server")
 
 READ_SIZE = 64 * 1024
+STALL_TIMEOUT = 10.0  # seconds a stream client may leave its socket unread before it is dropped
 
 Dispatch = Callable[[protocol.Request], Awaitable[Any]]
 
@@ -45,8 +46,11 @@ class ControlServer:
         self.tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.path.parent, 0o700)
+        # Only a directory we create is ours to lock down; PROCMAN_SOCKET=/tmp/x.sock must
+        # not turn /tmp into 0700.
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, mode=0o700)
+            os.chmod(self.path.parent, 0o700)
         try:
             self.path.unlink()  # stale: we hold the project lock, so no live daemon owns it
         except FileNotFoundError:
@@ -151,7 +155,11 @@ class ControlServer:
         if isinstance(result, Stream):
             await self._stream(req_id, result, reader, writer)
             return False
-        writer.write(protocol.result(req_id, result))
+        try:
+            reply = protocol.result(req_id, result)
+        except (ValueError, TypeError, RecursionError) as exc:
+            reply = protocol.error(None, ErrorCode.INTERNAL, f"cannot encode the reply: {exc}")
+        writer.write(reply)
         await writer.drain()
         return True
 
@@ -182,7 +190,12 @@ class ControlServer:
                     await writer.drain()
                     return
                 writer.write(protocol.result(req_id, item))
-                await writer.drain()
+                try:
+                    await asyncio.wait_for(writer.drain(), STALL_TIMEOUT)
+                except asyncio.TimeoutError:
+                    log.warning("dropping a stream client that stopped reading")
+                    writer.transport.abort()
+                    return
         finally:
             hangup.cancel()
             await asyncio.gather(hangup, return_exceptions=True)

@@ -39,4 +39,12 @@ def read_state(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("version") != VERSION:
         log.warning("ignoring %s: not a procman state file of version %d", path, VERSION)
         return None
+    counts, source = data.get("counts", {}), data.get("source")
+    if not (
+        isinstance(counts, dict)
+        and all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in counts.items())
+        and (source is None or isinstance(source, dict))
+    ):
+        log.warning("ignoring %s: its counts or source are not what procman writes", path)
+        return None
     return data

@@ -119,6 +119,8 @@ class Supervisor:
         self._by_pid: dict[int, Instance] = {}
         self.restored = self._previous_state()
         self.monitor = Monitor(self, loop)
+        self.metrics_port: int | None = None  # `procman daemon --metrics-port` wins over the file
+        self.exporter: asyncio.Server | None = None
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -222,8 +224,21 @@ class Supervisor:
         rows = self.status() if self.formation else []
         return {"time": time.time(), "instances": rows, "types": self.monitor.types()}
 
+    async def _serve_metrics(self, port: int) -> None:
+        from procman.daemon import exporter
+
+        host = self.base_env.get("PROCMAN_METRICS_HOST", "127.0.0.1")
+        try:
+            self.exporter = await exporter.serve(self.metrics, host, port)
+        except OSError as exc:
+            log.error("no metrics endpoint on %s:%d: %s", host, port, exc)
+            self.logs.system(f"metrics endpoint {host}:{port} unavailable: {exc.strerror}")
+
     async def shutdown(self) -> None:
         self.monitor.stop()
+        if self.exporter is not None:
+            self.exporter.close()
+            self.exporter = None
         everyone = self.instances() + list(self.replacements)
         for inst in everyone:
             inst.stop()
@@ -296,6 +311,9 @@ class Supervisor:
         self.formation, self.source = formation, source
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.monitor.configure(formation)
+        port = self.metrics_port or formation.metrics_port
+        if port and self.exporter is None:
+            self._spawn_task(self._serve_metrics(port))
         for ptype in formation.types:
             before = old.get(ptype.name) if old else None
             if before is not None and (before.port, before.socket) != (ptype.port, ptype.socket):
@@ -587,7 +605,10 @@ class Supervisor:
             return self.source
         if self.restored and isinstance(self.restored.get("source"), dict):
             try:
-                return Source.from_dict(self.restored["source"])
+                saved = Source.from_dict(self.restored["source"])
+                if saved.procfile is None or Path(saved.procfile).exists():
+                    return saved
+                log.warning("the saved formation %s is gone; using the project's", saved.procfile)
             except ConfigError as exc:
                 log.warning("ignoring the saved source: %s", exc)
         return Source()

@@ -9,7 +9,7 @@ import urllib.request
 
 import psutil
 
-from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, wait_until
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, free_port, wait_until
 
 STATUS_KEYS = {
     "id",
@@ -133,7 +133,7 @@ def test_instance_environment_and_socket_handover(pm: Harness, port: int) -> Non
     env: {{FROM_TYPE: typed, LAYERED: type}}
   own:
     cmd: {PY} {PROGRAMS / "printenv.py"}
-    port: {port + 1 if port < 65535 else port - 1}
+    port: {free_port()}
     socket: false
     ready: none
 """)

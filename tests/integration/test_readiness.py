@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.harness import EXAMPLES, PROGRAMS, PY, Harness
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, free_port
 
 
 def test_procfile_port_type_binds_itself_and_is_ready_when_listening(pm: Harness) -> None:
     pm.procfile(f"web: {PY} {EXAMPLES / 'app.py'}\n")  # no $PORT: no port, ready none
     pm.run("check")
     pm.procfile(f"web: PORT=$PORT {PY} {EXAMPLES / 'app.py'}\n")
-    port = 5000 + 37
+    port = free_port()
     pm.run("start", "-p", str(port), "-i", "2")
     rows = pm.status()
     assert [r["state"] for r in rows] == ["running", "running"]
@@ -31,7 +31,7 @@ def test_http_and_notify_readiness(pm: Harness, port: int) -> None:
     instances: 2
   notified:
     cmd: {PY} {EXAMPLES / 'app.py'}
-    port: {port + 1 if port < 65535 else port - 1}
+    port: {free_port()}
     ready: notify
 """)
     pm.run("start")
