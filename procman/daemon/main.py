@@ -64,9 +64,16 @@ def run(
     sock_path = Path(paths.socket_path(project))
     try:
         sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.environ.get("PROCMAN_SOCKET"):
+            _check_private(sock_path.parent)
         lock = _take_lock(sock_path)
     except OSError as exc:
         _tell(ready_fd, f"error: cannot use {sock_path.parent}: {exc}")
+        return 1
+    except ProcmanError as exc:
+        _tell(ready_fd, f"error: {exc}")
+        if on_error:
+            on_error(str(exc))
         return 1
     if lock is None:
         _tell(ready_fd, "running")
@@ -204,6 +211,17 @@ def _detach(project: Path) -> int:
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
     return ready_fd
+
+
+def _check_private(folder: Path) -> None:
+    """The default socket directory (/tmp/procman-<uid>) must be ours and closed to others:
+    a directory another user made first could hand them our control socket."""
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ProcmanError(
+            f"{folder} belongs to uid {info.st_uid} with mode {info.st_mode & 0o777:o}; procman "
+            f"needs it owned by uid {os.getuid()} with mode 700 (remove it, or set PROCMAN_SOCKET)"
+        )
 
 
 def _take_lock(sock_path: Path) -> int | None:

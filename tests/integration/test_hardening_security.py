@@ -459,3 +459,15 @@ def test_every_request_with_a_nested_id_gets_a_reply(pm: Harness) -> None:
     assert unanswered == []
     log = (pm.root / ".procman" / "daemon.log").read_text()
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_a_default_socket_dir_made_by_someone_else_is_refused(pm: Harness, tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    (runtime / "procman").mkdir(parents=True)
+    (runtime / "procman").chmod(0o755)  # open to others: someone could swap the socket
+    pm.env.pop("PROCMAN_SOCKET")
+    pm.env["XDG_RUNTIME_DIR"] = str(runtime)
+    pm.yaml("processes:\n  web:\n    cmd: sleep 1000\n")
+    res = pm.run("start", expect=1)
+    assert "mode 755" in res.stderr and "needs it owned by uid" in res.stderr
+    assert list((runtime / "procman").iterdir()) == []
