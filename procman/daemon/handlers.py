@@ -50,6 +50,7 @@ class Handlers:
             "pid": os.getpid(),
             "project": str(self.supervisor.project),
             "version": __version__,
+            "dropped_log_lines": self.logs.dropped_lines,
         }
 
     async def status(self, target: str | None = None) -> dict[str, Any]:

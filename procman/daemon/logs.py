@@ -96,6 +96,7 @@ class LogHub:
         self._tail_sizes: dict[str, int] = {}
         self.subscribers: set[Subscriber] = set()
         self.dropped_writes = 0
+        self.dropped_lines = 0  # lines lost to failed writes (a full disk), told in `ping`
         self._stamp_second = -1
         self._stamp_text = ""
         self._system_pipe = _Pipe(SYSTEM, SYSTEM, f" {SYSTEM} | ".encode())
@@ -219,8 +220,10 @@ class LogHub:
         except OSError as exc:
             # A full disk costs lines, never the daemon or the children.
             self.dropped_writes += 1
+            self.dropped_lines += data.count(b"\n")
             if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
-                log.warning("cannot write %s log: %s", type_name, exc)
+                log.warning("cannot write %s log: %s (lines are dropped and counted)",
+                            type_name, exc)
 
     def _open(self, type_name: str) -> int:
         self.logs_dir.mkdir(parents=True, exist_ok=True)

@@ -321,3 +321,32 @@ def test_daemon_as_pid_1_reaps_orphans_and_stops_gracefully_on_sigterm(
         f"PID 1: {2 * ORPHANS_PER_INSTANCE} orphans reaped, no zombie; SIGTERM -> exit 0 "
         f"in {took:.2f}s"
     )
+
+
+def test_a_full_disk_drops_counted_lines_and_blocks_nothing(pm: Harness, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    home = tmp_path / "small"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(home)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        pm.env["PROCMAN_HOME"] = str(home)
+        pm.yaml(f"""processes:
+  flood:
+    cmd: {PY} {PROGRAMS / 'flood.py'} 20000000
+  quiet:
+    cmd: {PY} {PROGRAMS / 'printenv.py'}
+""")
+        pm.run("start")
+        # the child is never blocked: it finishes its 20 MB although 2 MiB is all there is
+        pm.wait_log("flood done", timeout=30, target="flood")
+        ping = pm.client.call("ping")
+        assert ping["dropped_log_lines"] > 100_000
+        assert {r["state"] for r in pm.status()} == {"running"}
+        pm.run("shutdown")
+    finally:
+        pm.teardown()
+        subprocess.run(["umount", "-l", str(home)], check=False)
