@@ -7,13 +7,19 @@ instead of being refused.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from procman.daemon.steering import PortGroup, queued
 from procman.errors import PortInUse
+from procman.model import InstanceId, InstanceState
 
 BACKLOG = 1024
+DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -70,3 +76,86 @@ def port_in_use_message(port: int, host: str = "0.0.0.0") -> str:
         who = ", ".join(f"pid {pid} ({name})" for pid, name in holders[:3])
         return f"port {port} is in use by {who}; stop it or choose another port"
     return f"port {port} on {host} is in use; stop whatever holds it or choose another port"
+
+
+class HeldSockets:
+    """The daemon's listeners: one per slot of a `socket: true` type, each port's in the
+    order the kernel keeps its SO_REUSEPORT group (for steering, see steering.py)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.socks: dict[InstanceId, socket.socket] = {}
+        self.groups: dict[int, PortGroup] = {}
+        self.draining: set[Any] = set()  # instances steered around, finishing their queue
+
+    def get(self, iid: InstanceId) -> socket.socket | None:
+        return self.socks.get(iid)
+
+    def holds(self, type_name: str) -> bool:
+        return any(iid.type == type_name for iid in self.socks)
+
+    def ensure(self, iid: InstanceId, port: int) -> bool:
+        """Bind the slot's listener unless it has one; True if it is new."""
+        if iid in self.socks:
+            return False
+        sock = self.socks[iid] = bind_listener(self.host, port)
+        self.groups.setdefault(port, PortGroup()).add(sock)
+        return True
+
+    def close(self, iid: InstanceId) -> None:
+        sock = self.socks.pop(iid, None)
+        if sock is None:
+            return
+        port = sock.getsockname()[1]
+        group = self.groups.get(port)
+        if group is not None:
+            group.remove(sock)
+            if not group.members:
+                del self.groups[port]
+        sock.close()
+
+    def close_type(self, type_name: str) -> None:
+        for iid in [i for i in self.socks if i.type == type_name]:
+            self.close(iid)
+
+    def close_all(self) -> None:
+        for iid in list(self.socks):
+            self.close(iid)
+
+    def steer(self, port: int | None, instances: Iterable[Any]) -> None:
+        """New connections go to the listeners of slots whose instance is running."""
+        group = self.groups.get(port) if port else None
+        if group is None or len(group.members) < 2:
+            return
+        serving = {
+            self.socks[inst.id]
+            for inst in instances
+            if inst.state == InstanceState.RUNNING
+            and inst not in self.draining
+            and inst.id in self.socks
+        }
+        group.steer(serving)
+
+    async def drain(self, inst: Any, steer: Callable[[], None]) -> None:
+        """Steer new connections around inst's listener, then let inst accept what is
+        queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX."""
+        sock = self.socks.get(inst.id)
+        if sock is None or inst.state != InstanceState.RUNNING:
+            return
+        self.draining.add(inst)
+        try:
+            steer()
+            group = self.groups.get(sock.getsockname()[1])
+            if group is None or not group.attached:
+                return  # nothing else serves: the queue waits for the next instance
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + DRAIN_MAX
+            delay, empty_in_a_row = 0.001, 0
+            while inst.state == InstanceState.RUNNING and loop.time() < deadline:
+                empty_in_a_row = empty_in_a_row + 1 if queued(sock) == 0 else 0
+                if empty_in_a_row >= 2:  # twice: a handshake in flight lands between the two
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        finally:
+            self.draining.discard(inst)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec
 from procman.daemon import spawn
 from procman.daemon.instance import Instance, backoff_delay, describe_exit
-from procman.daemon.listeners import bind_listener, foreign_listeners, port_in_use_message
+from procman.daemon.listeners import HeldSockets, foreign_listeners, port_in_use_message
 from procman.daemon.logs import LogHub
 from procman.daemon.metrics import Sampler
 from procman.daemon.monitor import Monitor
@@ -28,7 +27,6 @@ from procman.daemon.readiness import wait_ready
 from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.state import read_state, write_state
-from procman.daemon.steering import PortGroup, queued
 from procman.daemon.watchdog import Watchdog
 from procman.errors import (
     ConfigError,
@@ -53,7 +51,6 @@ S = InstanceState
 UP_OR_GAVE_UP = frozenset({S.RUNNING, S.EXITED, S.ERRORED, S.BACKOFF})
 DOWN = frozenset({S.STOPPED, S.EXITED, S.ERRORED})
 EVENT_QUEUE = 4096
-DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
 
 
 @dataclass(eq=False)
@@ -105,9 +102,7 @@ class Supervisor:
         self.source: Source | None = None
         self.desired: dict[str, int] = {}
         self.slots: dict[str, dict[int, Instance]] = {}
-        self.listeners: dict[InstanceId, socket.socket] = {}
-        self.groups: dict[int, PortGroup] = {}  # port -> our listeners in the kernel's order
-        self.draining: set[Instance] = set()  # steered away from, finishing their backlog
+        self.held = HeldSockets(self.host)  # the slots' listeners and their steering
         self._tasks: set[asyncio.Task] = set()
         self.feeds: set[EventFeed] = set()
         self.sampler = Sampler()
@@ -180,7 +175,7 @@ class Supervisor:
         picked = self._select(target)
         self._check_ports(self._require_formation(), {})
         for inst in picked:
-            self._ensure_listener(inst)
+            self.ensure_listener(inst)
             inst.restart()
         await self._wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
         return self._outcome(picked)
@@ -243,8 +238,7 @@ class Supervisor:
         for inst in everyone:
             inst.stop()
         await self._wait(everyone, lambda i: not i.live and i.state != S.BACKOFF)
-        for iid in list(self.listeners):
-            self._close_listener(iid)
+        self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
 
@@ -317,8 +311,7 @@ class Supervisor:
         for ptype in formation.types:
             before = old.get(ptype.name) if old else None
             if before is not None and (before.port, before.socket) != (ptype.port, ptype.socket):
-                for iid in [i for i in self.listeners if i.type == ptype.name]:
-                    self._close_listener(iid)
+                self.held.close_type(ptype.name)
             for inst in self.slots.get(ptype.name, {}).values():
                 inst.ptype = ptype
 
@@ -336,7 +329,7 @@ class Supervisor:
                 if inst is None:
                     inst = slots[index] = self.new_instance(ptype, index)
                 if inst.state not in (S.STARTING, S.RUNNING) or only is None:
-                    self._ensure_listener(inst)
+                    self.ensure_listener(inst)
                     inst.start()
                 touched.append(inst)
             for index in sorted((i for i in slots if i >= want), reverse=True):
@@ -356,7 +349,7 @@ class Supervisor:
         if slots.get(inst.index) is not inst:
             return  # a reload's old process: the slot lives on with its replacement
         del slots[inst.index]
-        self._close_listener(inst.id)
+        self.held.close(inst.id)
         self.notified.pop(inst, None)
         self._steer(inst.ptype)
 
@@ -375,64 +368,20 @@ class Supervisor:
         self.slots.setdefault(inst.id.type, {})[inst.index] = inst
 
     def ensure_listener(self, inst: Instance) -> None:
-        self._ensure_listener(inst)
-
-    def _ensure_listener(self, inst: Instance) -> None:
         ptype = inst.ptype
-        if ptype.socket and ptype.port and inst.id not in self.listeners:
-            sock = self.listeners[inst.id] = bind_listener(self.host, ptype.port)
-            self.groups.setdefault(ptype.port, PortGroup()).add(sock)
+        if ptype.socket and ptype.port and self.held.ensure(inst.id, ptype.port):
             self._steer(ptype)
 
-    def _close_listener(self, iid: InstanceId) -> None:
-        sock = self.listeners.pop(iid, None)
-        if sock is None:
-            return
-        port = sock.getsockname()[1]
-        group = self.groups.get(port)
-        if group is not None:
-            group.remove(sock)
-            if not group.members:
-                del self.groups[port]
-        sock.close()
-
     def _steer(self, ptype: ProcessType) -> None:
-        """New connections go to the listeners of slots whose instance is running."""
-        group = self.groups.get(ptype.port) if ptype.port else None
-        if group is None or len(group.members) < 2:
-            return
-        serving = {
-            self.listeners[inst.id]
-            for inst in self.slots.get(ptype.name, {}).values()
-            if inst.state == S.RUNNING and inst not in self.draining and inst.id in self.listeners
-        }
-        group.steer(serving)
+        self.held.steer(ptype.port, self.slots.get(ptype.name, {}).values())
 
     async def _drain_then_stop(self, inst: Instance) -> None:
         """Stop an instance without resetting connections queued on its listener: steer new
-        connections to the other running slots, let the instance accept what is queued,
-        then stop it (its listener closes once it is down, if the slot is scaled away)."""
-        sock = self.listeners.get(inst.id)
-        if sock is not None and inst.state == S.RUNNING:
-            self.draining.add(inst)
-            self._steer(inst.ptype)
-            group = self.groups.get(inst.ptype.port or 0)
-            if group is not None and group.attached:
-                await self._until_drained(inst, sock)
-        self.draining.discard(inst)
+        connections to the other running slots and let it accept its queue first (its
+        listener closes once it is down, if the slot is scaled away)."""
+        await self.held.drain(inst, lambda: self._steer(inst.ptype))
+        self._steer(inst.ptype)
         inst.stop()
-
-    async def _until_drained(self, inst: Instance, sock: socket.socket) -> None:
-        """Poll the accept queue (the kernel has no event for "empty") for up to DRAIN_MAX."""
-        deadline = self.loop.time() + DRAIN_MAX
-        delay = 0.001
-        empty_in_a_row = 0
-        while inst.state == S.RUNNING and self.loop.time() < deadline:
-            empty_in_a_row = empty_in_a_row + 1 if queued(sock) == 0 else 0
-            if empty_in_a_row >= 2:  # twice: a handshake in flight lands between the two
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _spawn_task(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -446,7 +395,7 @@ class Supervisor:
             if ptype.port is None or counts.get(ptype.name, 1) == 0:
                 continue
             ours = [i for i in self.slots.get(ptype.name, {}).values() if i.live]
-            held = any(iid.type == ptype.name for iid in self.listeners)
+            held = self.held.holds(ptype.name)
             if ours or held:
                 continue
             own = {i.pid for i in self.instances() if i.pid}
@@ -462,7 +411,7 @@ class Supervisor:
         if ptype.ready.kind == "notify" and self.notify_path:
             env["NOTIFY_SOCKET"] = self.notify_path
             self.notified[inst] = asyncio.Event()
-        listener = self.listeners.get(inst.id)
+        listener = self.held.get(inst.id)
         try:
             popen, fd = spawn.spawn_process(
                 ptype.cmd,
@@ -572,7 +521,7 @@ class Supervisor:
     def _settled(self, inst: Instance) -> bool:
         """Done for start/scale: a wanted instance is up or gave up, a surplus one is down."""
         if inst.index >= self.desired.get(inst.id.type, 0):
-            return inst.state in DOWN and inst not in self.draining
+            return inst.state in DOWN and inst not in self.held.draining
         return inst.state in UP_OR_GAVE_UP
 
     async def wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
