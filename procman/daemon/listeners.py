@@ -138,24 +138,22 @@ class HeldSockets:
 
     async def drain(self, inst: Any, steer: Callable[[], None]) -> None:
         """Steer new connections around inst's listener, then let inst accept what is
-        queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX."""
+        queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX.
+        inst stays in `draining` until the caller has stopped it and discards it."""
         sock = self.socks.get(inst.id)
         if sock is None or inst.state != InstanceState.RUNNING:
             return
         self.draining.add(inst)
-        try:
-            steer()
-            group = self.groups.get(sock.getsockname()[1])
-            if group is None or not group.attached:
-                return  # nothing else serves: the queue waits for the next instance
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + DRAIN_MAX
-            delay, empty_in_a_row = 0.001, 0
-            while inst.state == InstanceState.RUNNING and loop.time() < deadline:
-                empty_in_a_row = empty_in_a_row + 1 if queued(sock) == 0 else 0
-                if empty_in_a_row >= 2:  # twice: a handshake in flight lands between the two
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        finally:
-            self.draining.discard(inst)
+        steer()
+        group = self.groups.get(sock.getsockname()[1])
+        if group is None or not group.attached:
+            return  # nothing else serves: the queue waits for the next instance
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_MAX
+        delay, empty_in_a_row = 0.001, 0
+        while inst.state == InstanceState.RUNNING and loop.time() < deadline:
+            empty_in_a_row = empty_in_a_row + 1 if queued(sock) == 0 else 0
+            if empty_in_a_row >= 2:  # twice: a handshake in flight lands between the two
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)

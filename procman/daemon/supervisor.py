@@ -380,8 +380,10 @@ class Supervisor:
         connections to the other running slots and let it accept its queue first (its
         listener closes once it is down, if the slot is scaled away)."""
         await self.held.drain(inst, lambda: self._steer(inst.ptype))
-        self._steer(inst.ptype)
+        # stop first, then leave `draining`: in between, a steer would hand the slot
+        # new connections again, to be reset when its listener closes
         inst.stop()
+        self.held.draining.discard(inst)
 
     def _spawn_task(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
