@@ -103,9 +103,97 @@ class Row:
         return data
 
 
+TOOLS = ("procman", "pm2", "supervisord", "circus", "honcho")
+
+
+@dataclass
+class Compare:
+    """One line of the side-by-side table: the same workload under every tool, same run.
+
+    `tools` holds what was measured, `na` why a tool has no figure. `versus` names the
+    tools (or baseline labels) procman's target is set against; the best of them is the
+    reference, and `target` bounds procman / reference (≤, or ≥ when higher is better)."""
+
+    workload: str
+    metric: str
+    unit: str
+    tools: dict[str, Stats] = field(default_factory=dict)
+    na: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, Stats] = field(default_factory=dict)
+    versus: tuple[str, ...] = ()
+    versus_text: str = "best peer"
+    target: float | None = None
+    higher_is_better: bool = False
+    note: str = ""
+    # An absolute bound on procman's own figure (its `limit_stat`: median, or max for
+    # "in every run"), beside or instead of the ratio target.
+    limit: float | None = None
+    limit_stat: str = "median"
+
+    def _figure(self, name: str) -> Stats | None:
+        return self.tools.get(name) or self.baselines.get(name)
+
+    @property
+    def reference(self) -> str | None:
+        """The best of `versus` that has a figure."""
+        have = [(n, s) for n in self.versus if (s := self._figure(n)) is not None]
+        if not have:
+            return None
+        pick = max if self.higher_is_better else min
+        return pick(have, key=lambda item: item[1].median)[0]
+
+    @property
+    def ratio(self) -> float | None:
+        ref = self.reference
+        procman = self.tools.get("procman")
+        if ref is None or procman is None:
+            return None
+        base = self._figure(ref)
+        assert base is not None
+        if not base.median:
+            return None if not procman.median else float("inf")
+        return procman.median / base.median
+
+    @property
+    def met(self) -> bool | None:
+        verdicts = []
+        sign = (lambda a, b: a >= b) if self.higher_is_better else (lambda a, b: a <= b)
+        if self.target is not None:
+            ratio = self.ratio
+            if ratio is None:
+                return None
+            verdicts.append(sign(ratio, self.target))
+        if self.limit is not None:
+            procman = self.tools.get("procman")
+            if procman is None:
+                return None
+            verdicts.append(sign(getattr(procman, self.limit_stat), self.limit))
+        return all(verdicts) if verdicts else None
+
+    @property
+    def target_text(self) -> str:
+        parts = []
+        op = "≥" if self.higher_is_better else "≤"
+        if self.target is not None:
+            parts.append(f"{op} {self.target:g}× {self.versus_text}")
+        if self.limit is not None:
+            every = " in every run" if self.limit_stat == "max" else ""
+            parts.append(f"{op} {self.limit:g} {self.unit}{every}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reference"] = self.reference
+        data["ratio"] = self.ratio
+        data["met"] = self.met
+        data["target_text"] = self.target_text
+        return data
+
+
 @dataclass
 class WorkloadResult:
     name: str
+    compare: list[Compare] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -116,6 +204,7 @@ class WorkloadResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "compare": [c.to_dict() for c in self.compare],
             "rows": [r.to_dict() for r in self.rows],
             "extra": self.extra,
             "notes": self.notes,

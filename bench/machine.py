@@ -54,7 +54,16 @@ def facts() -> dict[str, Any]:
         "procman_dirty": bool(dirty),
         "procman_dirty_files": dirty.splitlines(),
         "psutil": psutil.__version__,
+        "sched_autogroup": _sysctl("kernel/sched_autogroup_enabled"),
+        "tcp_migrate_req": _sysctl("net/ipv4/tcp_migrate_req"),
     }
+
+
+def _sysctl(name: str) -> str:
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return "?"
 
 
 def load() -> list[float]:

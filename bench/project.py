@@ -194,6 +194,9 @@ class Pool:
         self.tag = tag
         self.projects: list[Project] = []
         self.helpers: list[subprocess.Popen] = []
+        self.adopted: list[Any] = []  # anything else with a teardown() -> leftovers
+        self.peers: dict[str, Any] = {}  # name -> bench.peers.Peer, set by the CLI
+        self.peers_selected = False  # --peers narrowed the list
         self.env = {**os.environ, TAG: tag}
 
     def project(
@@ -211,8 +214,17 @@ class Pool:
         self.helpers.append(proc)
         return proc
 
+    def adopt(self, thing: Any) -> None:
+        """Tear `thing` down with the pool (its teardown() returns what it had to kill)."""
+        self.adopted.append(thing)
+
     def close(self) -> list[str]:
         leftovers: list[str] = []
+        for thing in reversed(self.adopted):
+            try:
+                leftovers.extend(thing.teardown())
+            except Exception as exc:  # go on tearing down the rest
+                leftovers.append(f"teardown of {thing!r} failed: {exc}")
         for proc in self.helpers:
             if proc.poll() is None:
                 proc.kill()

@@ -1,5 +1,6 @@
 """The workloads, in the order a full run takes them. Each one is
-`run(pool, quick) -> WorkloadResult` and only starts processes through the pool."""
+`run(pool, quick) -> WorkloadResult`, only starts processes through the pool (or adapters
+the pool tears down), and runs every tool that can take part in turn (pool.peers)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import idle, logs, restart, scale, start, status
+from bench.workloads import http, idle, logs, reload, restart, scale, start, status
 
 
 @dataclass(frozen=True)
@@ -17,16 +18,23 @@ class Workload:
     run: Callable[[Pool, bool], WorkloadResult]
     limit: float  # seconds before the workload is abandoned
     summary: str
+    peers: tuple[str, ...] = ("pm2", "supervisord", "circus", "honcho")  # who takes part
 
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("restart", restart.run, 90, "SIGKILL -> replacement exec'd (events stream)"),
-        Workload("status", status.run, 90, "`procman status` as a whole CLI process"),
-        Workload("start", start.run, 150, "start 100 from no daemon; scale 0 -> 100"),
-        Workload("scale", scale.run, 90, "`procman scale w=8` from 2, whole CLI"),
-        Workload("idle", idle.run, 120, "idle daemon with 100 instances: PSS, RSS, CPU"),
-        Workload("logs", logs.run, 150, "200 MB of 100-byte lines through the log capture"),
+        Workload("status", status.run, 120, "CLI status round trip, 4 instances"),
+        Workload("restart", restart.run, 150, "SIGKILL a child -> its replacement runs"),
+        Workload("start", start.run, 240, "start 100 instances from no daemon until all run"),
+        Workload("scale", scale.run, 150, "scale 2 -> 8 until all run"),
+        Workload("idle", idle.run, 240, "100 idle instances: manager memory and CPU"),
+        Workload("logs", logs.run, 420, "200 MB of 100-byte lines through each log capture"),
+        Workload(
+            "http", http.run, 300, "HTTP req/s through the shared port, 1/2/4 instances", ("pm2",)
+        ),
+        Workload(
+            "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
+        ),
     )
 }

@@ -1,9 +1,20 @@
-"""Idle footprint: a daemon holding 100 idle `sleep 1000` instances. Its PSS and RSS
-(sampled through the window), its CPU seconds over 20 idle seconds, and which heavy modules
-the daemon imports. Baselines, sampled interleaved in the same window: an idle bare
-interpreter, and one that imported the stack such a daemon needs (asyncio without ssl, as
-procman's daemon has it, psutil, json, logging). PSS depends on what else shares the
-pages; USS does not."""
+"""Idle footprint with 100 idle instances, every tool in turn: the manager's own memory
+(the daemon; for honcho, which has none, its foreground process and the helper process it
+forks per child) and its CPU seconds over 20 idle seconds.
+
+Memory: one tool at a time, alone (a tool started beside another Python daemon would share
+libpython's pages with it and show a smaller PSS): start 100 children, let it settle,
+sample PSS / RSS / USS three times, tear it down; rounds rotated. PSS still depends on what
+else on the box maps the same files (other Python processes share libpython); USS does not.
+Baselines in the same rotation, each alive only for its own sample: an idle bare
+interpreter, and one that imported the stack such a daemon needs (asyncio without ssl,
+psutil, json, logging).
+
+CPU: all tools at once, each with its 100 children, over one window of 20 s, from
+schedstat (ns) of every thread of the manager's processes: one figure per tool (n=1; the
+window's four quarters are in the JSON, to show a periodic timer). A timer with a longer
+period than the window (PM2's 30 s worker) may or may not fall inside it. Plus which heavy
+modules procman's daemon imports."""
 
 from __future__ import annotations
 
@@ -14,17 +25,20 @@ from typing import Any
 
 import psutil
 
-from bench.core import Row, Stats, WorkloadResult
+from bench import side
+from bench.adapters import Manager, Spec, announce_argv
+from bench.core import Compare, Row, Stats, WorkloadResult
 from bench.project import PROGRAMS, PYTHON, Pool
 
 COUNT = 100
 WINDOW = 20.0  # seconds
-SAMPLES = 5
 MIB = 1024 * 1024
 # ssl is left out: a blocked import (sys.modules["ssl"] = None) still prints an importtime
 # line, so OpenSSL is looked for in the daemon's memory map instead.
 HEAVY = ("click", "rich", "yaml", "psutil", "asyncio", "dotenv", "ctypes", "logging", "json")
-STACK = "!ssl,asyncio,psutil,json,logging"  # ssl kept out, as procman.daemon does
+STACK_MODULES = "!ssl,asyncio,psutil,json,logging"  # ssl kept out, as procman.daemon does
+SAMPLES_PER_TOOL = 3
+CPU_SLICES = 4
 
 
 def idle_interpreter(pool: Pool, modules: str) -> subprocess.Popen:
@@ -37,16 +51,25 @@ def idle_interpreter(pool: Pool, modules: str) -> subprocess.Popen:
     return proc
 
 
-def memory(pid: int) -> tuple[float, float, float]:
-    """(PSS, RSS, USS) in MiB."""
-    info = psutil.Process(pid).memory_full_info()
-    return info.pss / MIB, info.rss / MIB, info.uss / MIB
+def memory(pids: list[int]) -> tuple[float, float, float]:
+    """(PSS, RSS, USS) in MiB, summed over the processes."""
+    total = [0.0, 0.0, 0.0]
+    for pid in pids:
+        info = psutil.Process(pid).memory_full_info()
+        total[0] += info.pss / MIB
+        total[1] += info.rss / MIB
+        total[2] += info.uss / MIB
+    return total[0], total[1], total[2]
 
 
 def cpu_seconds(pid: int) -> float:
     """CPU time of every thread, from schedstat (ns; cpu_times() ticks only every 10 ms)."""
     total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
         try:
             total += int((task / "schedstat").read_text().split()[0])
         except (OSError, ValueError):
@@ -94,60 +117,146 @@ def daemon_imports(pool: Pool) -> dict[str, Any]:
     }
 
 
-def run(pool: Pool, quick: bool) -> WorkloadResult:
-    window = WINDOW / 2 if quick else WINDOW
-    result = WorkloadResult("idle")
-    project = pool.project("idle", f"processes:\n  sleeper:\n    cmd: sleep 1000\n"
-                                   f"    instances: {COUNT}\n")  # fmt: skip
-    project.cli("start")
-    if len(project.instances()) != COUNT:
-        raise RuntimeError("not every instance came up")
-    pid = project.daemon_pid()
-    assert pid is not None
-    time.sleep(2.0)  # let the start's garbage settle
-    mem: dict[str, list[tuple[float, float, float]]] = {"procman": [], "bare": [], "stack": []}
-    cpu0 = cpu_seconds(pid)
-    t0 = time.monotonic()
-    for i in range(SAMPLES):
-        time.sleep(max(0.0, t0 + window * (i + 1) / SAMPLES - time.monotonic() - 0.5))
-        # The daemon alone first: a baseline alive beside it would share its pages and
-        # lower its PSS. Each baseline lives only for its own sample.
-        mem["procman"].append(memory(pid))
-        for key, modules in (("bare", ""), ("stack", STACK)):
-            proc = idle_interpreter(pool, modules)
-            time.sleep(0.1)
-            mem[key].append(memory(proc.pid))
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(10)
-            pool.helpers.remove(proc)
-    elapsed = time.monotonic() - t0
-    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 * WINDOW / elapsed
-    result.extra["window_s"] = round(elapsed, 2)
-    result.extra["daemon_threads"] = psutil.Process(pid).num_threads()
-    result.extra["daemon_fds"] = psutil.Process(pid).num_fds()
+SETTLE = 2.0  # seconds after the 100th child before sampling
+BARE = "idle bare python"
+STACK = "idle python + asyncio (no ssl), psutil, json, logging"
+MODULES = {BARE: "", STACK: STACK_MODULES}
+
+
+def start_100(m: Manager) -> None:
+    m.start(Spec(announce_argv(m.fifo()), count=COUNT))
+    m.wait_announced(COUNT, timeout=60)
+
+
+def baseline_sample(pool: Pool, modules: str) -> tuple[float, float, float]:
+    proc = idle_interpreter(pool, modules)
+    time.sleep(0.1)
+    sample = memory([proc.pid])
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(10)
+    pool.helpers.remove(proc)
+    return sample
+
+
+def memory_phase(
+    pool: Pool, tools: list[str], rounds: int, na: dict[str, str], result: WorkloadResult
+) -> dict[str, list[tuple[float, float, float]]]:
+    """One tool (or baseline) alive at a time, rotated over rounds."""
+    mem: dict[str, list[tuple[float, float, float]]] = {}
+    names = [*tools, BARE, STACK]
+    for i in range(rounds):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name in na:
+                continue
+            if name in MODULES:
+                for _ in range(SAMPLES_PER_TOOL):
+                    mem.setdefault(name, []).append(baseline_sample(pool, MODULES[name]))
+                continue
+            m = side.manager(pool, name)
+            if side.setup(name, lambda m=m: start_100(m), na):
+                try:
+                    time.sleep(SETTLE)
+                    for _ in range(SAMPLES_PER_TOOL):
+                        mem.setdefault(name, []).append(memory(m.memory_pids()))
+                        time.sleep(0.5)
+                    if name == "procman":
+                        note_procman_daemon(m.memory_pids()[0], result)
+                except Exception as exc:
+                    if name == "procman":
+                        raise
+                    na[name] = f"failed: {type(exc).__name__}: {exc}"
+            side.release(pool, m, result.leftovers)
+    return mem
+
+
+def note_procman_daemon(pid: int, result: WorkloadResult) -> None:
+    daemon = psutil.Process(pid)
+    result.extra["daemon_threads"] = daemon.num_threads()
+    result.extra["daemon_fds"] = daemon.num_fds()
     mapped = mapped_files(pid)
     result.extra["daemon_extension_modules"] = extension_modules(mapped)
     result.extra["daemon_maps_openssl"] = any(
         "libssl" in Path(p).name or "libcrypto" in Path(p).name for p in mapped
     )
 
+
+def cpu_phase(
+    pool: Pool, tools: list[str], window: float, na: dict[str, str], result: WorkloadResult
+) -> dict[str, list[float]]:
+    """Every tool at once with its 100 children; CPU ms per 20 s, one sample per slice."""
+    managers = {}
+    for name in tools:
+        if name in na:
+            continue
+        m = side.manager(pool, name)
+        if side.setup(name, lambda m=m: start_100(m), na):
+            managers[name] = m
+    time.sleep(SETTLE)
+    pids = {name: m.memory_pids() for name, m in managers.items()}
+    slices: dict[str, list[float]] = {name: [] for name in managers}
+    slice_s = window / CPU_SLICES
+    start = {name: sum(cpu_seconds(p) for p in ps) for name, ps in pids.items()}
+    before = dict(start)
+    t_start = t_before = time.monotonic()
+    for _ in range(CPU_SLICES):
+        time.sleep(slice_s)
+        now = time.monotonic()
+        for name, ps in pids.items():
+            total = sum(cpu_seconds(p) for p in ps)
+            slices[name].append(round((total - before[name]) * 1000, 3))
+            before[name] = total
+        t_before = now
+    elapsed = t_before - t_start
+    cpu = {name: [(before[name] - start[name]) * 1000 * WINDOW / elapsed] for name in pids}
+    result.extra["cpu_ms_per_slice"] = {"slice_s": slice_s, **slices}
+    for m in managers.values():
+        side.release(pool, m, result.leftovers)
+    return cpu
+
+
+def run(pool: Pool, quick: bool) -> WorkloadResult:
+    window = WINDOW / 2 if quick else WINDOW
+    rounds = 1 if quick else 2
+    result = WorkloadResult("idle")
+    tools, na = side.available(pool, "idle")
+    mem = memory_phase(pool, tools, rounds, na, result)
+    cpu = cpu_phase(pool, tools, window, na, result)
+
     def stats(key: str, field: int) -> Stats:
         return Stats.of([sample[field] for sample in mem[key]])
 
-    bare = "idle bare python"
-    stack = "idle python + asyncio (no ssl), psutil, json, logging"
+    measured = [t for t in tools if t in mem]
+    honcho_note = "honcho: its process plus the 100 helper processes it forks, one per child"
+    for field, label in ((0, "PSS"), (2, "USS (sharing-independent)"), (1, "RSS")):
+        result.compare.append(
+            Compare(
+                "idle", f"manager {label}, {COUNT} idle instances", "MiB",
+                tools={t: stats(t, field) for t in measured},
+                na={t: r for t, r in na.items() if t in side.TOOLS},
+                baselines={BARE: stats(BARE, field)},
+                versus=("supervisord",) if field == 0 else (),
+                versus_text="supervisord's", target=1.0 if field == 0 else None,
+                note=honcho_note if "honcho" in measured else "",
+            )
+        )  # fmt: skip
+    result.compare.append(
+        Compare(
+            "idle", f"manager CPU per 20 idle s, {COUNT} instances", "ms",
+            tools={t: Stats.of(cpu[t]) for t in tools if cpu.get(t)},
+            na={t: r for t, r in na.items() if t in side.TOOLS},
+            versus=("supervisord",), versus_text="supervisord's", target=1.0,
+            note="all tools idle at once, one window",
+        )
+    )  # fmt: skip
     result.rows += [
-        Row("idle", f"daemon PSS, {COUNT} idle instances", "MiB", stats("procman", 0),
-            stats("bare", 0), bare, 16.7, "≤ 16.7 MiB"),
-        Row("idle", "(diagnostic) daemon PSS vs interpreter with its stack", "MiB",
-            stats("procman", 0), stats("stack", 0), stack),
-        Row("idle", "(diagnostic) daemon USS (private, sharing-independent)", "MiB",
-            stats("procman", 2), stats("stack", 2), stack),
-        Row("idle", "daemon RSS", "MiB", stats("procman", 1), stats("bare", 1), bare),
-        Row("idle", "daemon CPU per 20 idle s", "ms", Stats.of([cpu_ms]), None, "", 10, "≤ 10 ms"),
+        Row("idle", "(diagnostic) procman daemon PSS vs interpreter with its stack", "MiB",
+            stats("procman", 0), stats(STACK, 0), STACK),
+        Row("idle", "(diagnostic) procman daemon USS vs interpreter with its stack", "MiB",
+            stats("procman", 2), stats(STACK, 2), STACK),
     ]  # fmt: skip
     if quick:
-        result.notes.append(f"quick run: CPU measured over {elapsed:.0f} s, scaled to 20 s")
+        result.notes.append(f"quick run: CPU measured over {window:g} s, scaled to 20 s")
     result.extra["daemon_imports"] = daemon_imports(pool)
     return result

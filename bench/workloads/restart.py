@@ -1,123 +1,132 @@
-"""Restart latency: SIGKILL an instance's pid, time until the `starting` event with a new
-pid arrives on the events stream (procman's Popen returns after exec, so that pid has
-exec'd). Baselines in the same run: the bare kill/waitpid/Popen loop, and the same loop
-calling procman's own spawn_process() (to tell the spawn from the rest of the path)."""
+"""Restart latency, every tool in turn: one child (programs/announce.sh, which says "I run"
+on a FIFO and then becomes `sleep`) under each manager, configured for its fastest restart;
+SIGKILL it and time until its replacement announces itself. The same clock for every tool:
+the bench's read of the replacement's line.
+
+Fastest restart per tool: procman `min_uptime: 0`; PM2 `restart_delay: 0, min_uptime: 0`;
+supervisord `startsecs=0` (nothing makes its 1 s main-loop poll shorter); circus
+`check_delay = 0.01` (it reaps and respawns on that timer, default 1 s). Honcho restarts
+nothing.
+
+Baselines in the same rotation: the bare supervisor loop in the bench process (kill,
+waitpid, Popen the same announce.sh, wait for its line); the same loop starting the child
+through `/bin/sh -c 'exec …'` (one more exec of sh, as procman runs commands); and the same
+loop calling procman's own spawn_process() (setpriv for the death signal, the shell, the
+output pipe): what is left between that and procman is the daemon's own path.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-from bench.core import Row, Stats, WorkloadResult
-from bench.project import PROGRAMS, PYTHON, Pool
+from bench import side
+from bench.adapters import Announcer, Manager, Spec, announce_argv
+from bench.core import Compare, Row, Stats, WorkloadResult
+from bench.project import Pool
 
-YAML = """\
-processes:
-  sleeper:
-    cmd: sleep 1000
-    min_uptime: 0
-"""
 MS = 1000.0
-SETTLE = 0.02  # seconds of quiet before each measurement
+SETTLE = 0.05  # seconds of quiet before each measurement
+BARE = "bare kill/waitpid/Popen loop"
+BARE_SH = "the same loop, child through /bin/sh -c 'exec …'"
+BARE_PM = "the same loop calling procman's own spawn_process()"
 
 
-class LoopBaseline:
-    """A child process running programs/restart_loop.py, one repetition per request."""
+class BareLoop:
+    """The least a supervisor can do, in this process: kill, reap, Popen, wait for the line."""
 
-    def __init__(self, pool: Pool, mode: str) -> None:
-        self.proc = pool.helper(
-            [PYTHON, str(PROGRAMS / "restart_loop.py"), mode],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, pool: Pool, how: str = "plain") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pmb-bare-", dir="/tmp"))
+        self.announcer = Announcer(self.dir)
+        self.env = pool.env
+        self.how = how
+        self.argv = announce_argv(self.announcer.path)
+        if how == "sh":  # the shell procman runs a simple command through
+            self.argv = ["/bin/sh", "-c", "exec " + shlex.join(self.argv)]
+        self.child = self.spawn()
+        self.announcer.wait(1)
+        pool.adopt(self)
+
+    def spawn(self) -> subprocess.Popen:
+        if self.how == "procman":  # whatever procman's spawn does today (setpriv, sh, pipe)
+            from procman.daemon.spawn import spawn_process
+
+            popen, read_fd = spawn_process(shlex.join(self.argv), dict(self.env), self.dir)
+            os.close(read_fd)
+            return popen
+        return subprocess.Popen(self.argv, env=self.env)
 
     def once(self) -> float:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return float(self.proc.stdout.readline().split()[0])
+        self.announcer.drain()
+        seen = len(self.announcer.pids)
+        t0 = time.perf_counter()
+        os.kill(self.child.pid, signal.SIGKILL)
+        self.child.wait()
+        self.child = self.spawn()
+        return (self.announcer.wait(seen + 1, 10) - t0) * MS
 
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(10)
+    def teardown(self) -> list[str]:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+        self.announcer.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return []
 
 
-def kill_and_wait(events: Iterator[Any], pid: int) -> tuple[float, int]:
-    """SIGKILL pid; seconds until the replacement's `starting` event, and its pid. Then
-    wait (untimed) for it to be `running`, so every repetition starts from the same state."""
-    t0 = time.perf_counter()
-    os.kill(pid, signal.SIGKILL)
-    for event in events:
-        if event.get("state") == "starting" and event.get("pid") not in (None, pid):
-            elapsed = time.perf_counter() - t0
-            new_pid = int(event["pid"])
-            break
-    else:
-        raise RuntimeError("the event stream ended")
-    for event in events:
-        if event.get("state") == "running" and event.get("pid") == new_pid:
-            return elapsed, new_pid
-    raise RuntimeError("the event stream ended")
+def runner(m: Manager) -> Callable[[], float]:
+    current = {"pid": m.announcer.pids[-1]}
+
+    def once() -> float:
+        elapsed, current["pid"] = m.kill_and_replace(current["pid"], timeout=10)
+        return elapsed * MS
+
+    return once
 
 
 def run(pool: Pool, quick: bool) -> WorkloadResult:
-    reps, warmup = (15, 3) if quick else (60, 5)
+    reps, warmup = (6, 1) if quick else (15, 2)
     result = WorkloadResult("restart")
-    project = pool.project("restart", YAML)
-    project.cli("start")
-    events = project.client.stream("events")
-    first = next(events)
-    assert first.get("event") == "subscribed", first
-    pid = int(first["instances"][0]["pid"])
-    plain = LoopBaseline(pool, "plain")
-    alike = LoopBaseline(pool, "procman-spawn")
-    samples: dict[str, list[float]] = {"procman": [], "plain": [], "alike": []}
-    current = {"pid": pid}
+    tools, na = side.available(pool, "restart")
+    runners: dict[str, Callable[[], float]] = {}
+    for name in tools:
+        m = side.manager(pool, name)
 
-    def procman_once() -> float:
-        elapsed, current["pid"] = kill_and_wait(events, current["pid"])
-        return elapsed
+        def start(m: Manager = m) -> None:
+            m.start(Spec(announce_argv(m.fifo()), count=1, fast=True))
+            m.wait_announced(1)
 
-    runners: list[tuple[str, Callable[[], float]]] = [
-        ("procman", procman_once),
-        ("plain", plain.once),
-        ("alike", alike.once),
-    ]
-    try:
-        for i in range(warmup + reps):
-            shift = i % len(runners)  # rotate the order: no variant always goes first
-            for name, once in runners[shift:] + runners[:shift]:
-                time.sleep(SETTLE)
-                elapsed = once()
-                if i >= warmup:
-                    samples[name].append(elapsed * MS)
-    finally:
-        events.close()  # type: ignore[attr-defined]
-        plain.close()
-        alike.close()
-    restarts = project.instances()[0]["restarts"]
-    result.extra["restarts_counted_by_daemon"] = restarts
-    result.extra["warmup"] = warmup
-    # ratio target: 2.9 ms over the bare loop's 1.6 ms, both measured earlier on this box
-    target = "≤ 2.9 ms (3 ms; 0.5× PM2)"
-    procman = Stats.of(samples["procman"])
-    result.rows.append(
-        Row("restart", "kill -> replacement exec'd", "ms", procman,
-            Stats.of(samples["plain"]), "bare kill/waitpid/Popen loop", 2.9, target,
-            ratio_target=2.9 / 1.6)
+        if side.setup(name, start, na):
+            runners[name] = runner(m)
+    runners[BARE] = BareLoop(pool).once
+    runners[BARE_SH] = BareLoop(pool, "sh").once
+    runners[BARE_PM] = BareLoop(pool, "procman").once
+    samples = side.interleave(reps, warmup, runners, na, settle=SETTLE)
+    peers = tuple(t for t in tools if t != "procman")
+    result.compare.append(
+        Compare(
+            "restart", "SIGKILL a child → its replacement runs", "ms",
+            tools={t: Stats.of(samples[t]) for t in tools if t in samples},
+            na={t: r for t, r in na.items() if t != BARE},
+            baselines={BARE: Stats.of(samples[BARE])} if BARE in samples else {},
+            versus=peers, versus_text="best peer", target=0.5,
+        )
     )  # fmt: skip
-    result.rows.append(
-        Row("restart", "(diagnostic) same, vs procman's own spawn", "ms", procman,
-            Stats.of(samples["alike"]), "bare loop calling procman's spawn_process()")
-    )  # fmt: skip
+    for label in (BARE_SH, BARE_PM):
+        if "procman" in samples and label in samples:
+            result.rows.append(
+                Row("restart", "(diagnostic) procman's restart vs a bare loop", "ms",
+                    Stats.of(samples["procman"]), Stats.of(samples[label]), label)
+            )  # fmt: skip
     result.notes.append(
-        "procman's time includes the event's trip to this process (JSON over the socket); "
-        "the baselines time themselves in-process."
+        "Every tool runs `/bin/sh announce.sh`; procman runs commands through `/bin/sh -c` "
+        "(it execs the simple command), so its figure includes one more exec of sh."
     )
     return result
