@@ -150,6 +150,7 @@ class Handlers:
     async def events(self) -> Stream:
         feed = EventFeed()
         self.supervisor.feeds.add(feed)
+        self.supervisor.monitor.wake()  # a subscriber wants `metrics` events
         return Stream(self._feed(feed))
 
     async def _feed(self, feed: EventFeed) -> AsyncIterator[dict[str, Any]]:

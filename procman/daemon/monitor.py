@@ -42,7 +42,11 @@ class Monitor:
                 scaler = Scaler(ptype.autoscale, manual=old.manual if old else False)
                 scalers[ptype.name] = scaler
         self.scalers = scalers
-        if self._timer is None:
+        self.wake()
+
+    def wake(self) -> None:
+        """Start the timer if anything needs samples (a new formation, a subscriber)."""
+        if self._timer is None and self._needed():
             self._timer = self.loop.call_later(self.interval, self._tick)
 
     def stop(self) -> None:
@@ -62,9 +66,10 @@ class Monitor:
         )
 
     def _tick(self) -> None:
-        self._timer = self.loop.call_later(self.interval, self._tick)
+        self._timer = None
         if not self._needed():
-            return
+            return  # idle: no timer at all until wake()
+        self._timer = self.loop.call_later(self.interval, self._tick)
         try:
             self.sample()
         except Exception:  # one bad sample must not stop the next

@@ -306,6 +306,8 @@ class Supervisor:
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.monitor.configure(formation)
         port = self.metrics_port or formation.metrics_port
+        self.monitor.always = bool(port)
+        self.monitor.wake()
         if port and self.exporter is None:
             self._spawn_task(self._serve_metrics(port))
         for ptype in formation.types:
