@@ -50,58 +50,57 @@ def children(pid: int, threads: int = 1) -> list[int]:
 
 
 class Sampler:
-    """Remembers each process's CPU ticks between calls, so CPU % covers the interval."""
+    """Remembers each process between calls, so CPU % covers the interval since the last."""
 
     def __init__(self) -> None:
-        self._seen: dict[int, tuple[float, int]] = {}  # pid -> (when, cpu ticks)
-        self._procs: dict[int, psutil.Process] = {}  # the psutil path
+        self._seen: dict[int, tuple[float, int]] = {}  # pid -> (when, cpu ticks): /proc
+        self._procs: dict[int, psutil.Process] = {}  # pid -> Process: the psutil path
+        self._now = 0.0
 
     def sample(self, roots: list[int]) -> dict[int, tuple[float | None, int | None]]:
         """{root pid: (cpu %, rss bytes)} counting each root's descendants."""
-        if not _PROC:
-            return self._sample_psutil(roots)
-        now = time.monotonic()
-        seen: dict[int, tuple[float, int]] = {}
+        read = self._read_proc if _PROC else self._read_psutil
+        self._now = time.monotonic()
+        seen_ticks, seen_procs = self._seen, self._procs
+        self._seen, self._procs = {}, {}
         out: dict[int, tuple[float | None, int | None]] = {}
         for root in roots:
             cpu, rss, ok = 0.0, 0, False
             stack = [root]
             while stack:
-                pid = stack.pop()
-                stat = _stat(pid)
-                if stat is None:
+                figures = read(stack.pop(), seen_ticks, seen_procs)
+                if figures is None:
                     continue
-                ticks, size, threads = stat
-                before = self._seen.get(pid)
-                if before is not None and now > before[0]:
-                    cpu += (ticks - before[1]) / _TICK / (now - before[0]) * 100
-                seen[pid] = (now, ticks)
-                rss += size
-                ok = True
-                stack.extend(children(pid, threads))
+                cpu, rss, ok = cpu + figures[0], rss + figures[1], True
+                stack.extend(figures[2])
             out[root] = (round(cpu, 1), rss) if ok else (None, None)
-        self._seen = seen
         return out
 
-    def _sample_psutil(self, roots: list[int]) -> dict[int, tuple[float | None, int | None]]:
-        seen: dict[int, psutil.Process] = {}
-        out: dict[int, tuple[float | None, int | None]] = {}
-        for root in roots:
-            cpu, rss, ok = 0.0, 0, False
-            stack = [root]
-            while stack:
-                pid = stack.pop()
-                proc = self._procs.get(pid)
-                try:
-                    proc = proc or psutil.Process(pid)
-                    with proc.oneshot():
-                        cpu += proc.cpu_percent(None)
-                        rss += proc.memory_info().rss
-                    stack.extend(child.pid for child in proc.children())
-                except psutil.Error:
-                    continue
-                seen[pid] = proc
-                ok = True
-            out[root] = (round(cpu, 1), rss) if ok else (None, None)
-        self._procs = seen
-        return out
+    def _read_proc(
+        self, pid: int, seen: dict[int, tuple[float, int]], _procs: dict
+    ) -> tuple[float, int, list[int]] | None:
+        stat = _stat(pid)
+        if stat is None:
+            return None
+        ticks, rss, threads = stat
+        before, now = seen.get(pid), self._now
+        cpu = (
+            (ticks - before[1]) / _TICK / (now - before[0]) * 100
+            if before and now > before[0]
+            else 0.0
+        )
+        self._seen[pid] = (now, ticks)
+        return cpu, rss, children(pid, threads)
+
+    def _read_psutil(
+        self, pid: int, _seen: dict, procs: dict[int, psutil.Process]
+    ) -> tuple[float, int, list[int]] | None:
+        try:
+            proc = procs.get(pid) or psutil.Process(pid)
+            with proc.oneshot():
+                cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
+            kids = [child.pid for child in proc.children()]
+        except psutil.Error:
+            return None
+        self._procs[pid] = proc
+        return cpu, rss, kids
