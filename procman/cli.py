@@ -306,8 +306,13 @@ cli.add_command(_simple_verb("restart", "Stop then start instances (default: all
 
 @cli.command()
 @click.argument("target", required=False, metavar="[TYPE|all]")
-@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1, 1000),
-              help="Slots replaced at a time.")
+@click.option(
+    "--parallel",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Slots replaced at a time.",
+)
 @project_options
 def reload(project: Project, target: str | None, parallel: int) -> None:
     """Zero-downtime rolling reload: re-read the formation and env files, then for each
@@ -323,6 +328,7 @@ def reload(project: Project, target: str | None, parallel: int) -> None:
         result = project.client.call("reload", {"target": target, "parallel": parallel})
     if not render.outcome(result, "reload"):
         sys.exit(1)
+
 
 cli.add_command(
     _simple_verb(
@@ -343,8 +349,10 @@ def autoscale(project: Project, type_name: str, switch: str) -> None:
         if summary["name"] == type_name and summary["autoscale"]:
             rule = summary["autoscale"]
             state = "manual count" if rule["manual"] else f"target {rule['target']}"
-            render.info(f"{type_name}: autoscale {switch} ({rule['min']}-{rule['max']} "
-                        f"@{rule['cpu']:g}% cpu, {state})")
+            render.info(
+                f"{type_name}: autoscale {switch} ({rule['min']}-{rule['max']} "
+                f"@{rule['cpu']:g}% cpu, {state})"
+            )
 
 
 @cli.command()
@@ -414,11 +422,13 @@ def describe_formation(formation: Any) -> dict[str, Any]:
 @cli.command()
 @click.option("--detach", is_flag=True, help="Fork into the background (what `start` uses).")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type.")
-@click.option("--metrics-port", type=click.IntRange(1, 65535),
-              help="Serve Prometheus /metrics on this port ($PROCMAN_METRICS_HOST, 127.0.0.1).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus /metrics on this port ($PROCMAN_METRICS_HOST, 127.0.0.1).",
+)
 @project_options
-def daemon(project: Project, detach: bool, instances: str | None,
-           metrics_port: int | None) -> None:
+def daemon(project: Project, detach: bool, instances: str | None, metrics_port: int | None) -> None:
     """Run the supervisor in the foreground (containers, systemd, PID 1) and start the
     formation; SIGTERM or SIGINT stops everything gracefully. Logs go to stdout."""
     argv = [sys.executable, "-m", "procman.daemon", "-d", str(project.dir)]
@@ -448,9 +458,20 @@ def daemon(project: Project, detach: bool, instances: str | None,
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
 @project_options
-def export(project: Project, fmt: str, out_dir: str, image: str | None, namespace: str | None,
-           app_name: str | None, single_file: bool, user: str | None, force: bool, dry_run: bool,
-           env_files: str | None, no_env_file: bool) -> None:
+def export(
+    project: Project,
+    fmt: str,
+    out_dir: str,
+    image: str | None,
+    namespace: str | None,
+    app_name: str | None,
+    single_file: bool,
+    user: str | None,
+    force: bool,
+    dry_run: bool,
+    env_files: str | None,
+    no_env_file: bool,
+) -> None:
     """Write the formation for another engine: Kubernetes manifests, systemd units, or a
     Procfile with its counts in .foreman (`formation: web=4,worker=2`).
 

@@ -222,8 +222,9 @@ class LogHub:
             self.dropped_writes += 1
             self.dropped_lines += data.count(b"\n")
             if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
-                log.warning("cannot write %s log: %s (lines are dropped and counted)",
-                            type_name, exc)
+                log.warning(
+                    "cannot write %s log: %s (lines are dropped and counted)", type_name, exc
+                )
 
     def _open(self, type_name: str) -> int:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
