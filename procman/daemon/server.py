@@ -44,6 +44,7 @@ class ControlServer:
         self.path, self.dispatch = path, dispatch
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         # Only a directory we create is ours to lock down; PROCMAN_SOCKET=/tmp/x.sock must
@@ -63,14 +64,16 @@ class ControlServer:
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
+        """Stop listening and drop every connection (streams included) at once: aborting
+        the transports, not waiting for clients to hang up, so shutdown never hangs."""
         if self.server is not None:
             self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.server is not None:
-            await self.server.wait_closed()
+            await asyncio.wait(list(self.tasks), timeout=2)
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -80,6 +83,7 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self.tasks.add(task)
+        self.writers.add(writer)
         try:
             uid = peer_uid(writer.get_extra_info("socket"))
             if uid is not None and uid not in (os.getuid(), 0):
@@ -95,6 +99,7 @@ class ControlServer:
             log.exception("control connection failed")
         finally:
             self.tasks.discard(task)
+            self.writers.discard(writer)
             writer.close()
             try:
                 await writer.wait_closed()

@@ -168,3 +168,23 @@ def test_real_quoted_assignment_keeps_value_and_pid() -> None:
 )
 def test_redirection_ampersand_is_not_compound(cmd: str, script: str) -> None:
     assert shell_command(cmd, listen_pid=False) == script
+
+
+@pytest.mark.parametrize(
+    ("cmd", "argv"),
+    [
+        ("sleep 1000", ["sleep", "1000"]),
+        ("python app.py --port 80 -i=3", ["python", "app.py", "--port", "80", "-i=3"]),
+        ("FOO=1 app", None),
+        ("echo $HOME", None),
+        ("ls *.py", None),
+        ("cd x", None),
+        ("a && b", None),
+        ("echo 'hi there'", None),
+        ("server > out.log", None),
+    ],
+)
+def test_commands_that_need_no_shell_are_execd_directly(cmd: str, argv: list[str] | None) -> None:
+    from procman.daemon.spawn import plain_argv
+
+    assert plain_argv(cmd) == argv
