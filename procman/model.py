@@ -26,12 +26,12 @@ class InstanceState(str, Enum):
     ERRORED = "errored"  # gave up: too many early exits, or could not start
 
 
-#: States in which a process of the instance exists.
-LIVE_STATES = frozenset({InstanceState.STARTING, InstanceState.RUNNING, InstanceState.STOPPING})
-#: States a start/scale waits for: the instance is up or has given up.
-SETTLED_STATES = frozenset(
-    {InstanceState.RUNNING, InstanceState.EXITED, InstanceState.ERRORED, InstanceState.STOPPED}
+#: A start, scale or restart is done with an instance once it is up or has given up.
+UP_OR_GAVE_UP = frozenset(
+    {InstanceState.RUNNING, InstanceState.EXITED, InstanceState.ERRORED, InstanceState.BACKOFF}
 )
+#: No process, and none coming: what a stop waits for.
+DOWN = frozenset({InstanceState.STOPPED, InstanceState.EXITED, InstanceState.ERRORED})
 
 
 @dataclass(frozen=True, slots=True)

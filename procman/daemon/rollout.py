@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from procman.daemon.instance import Instance
-from procman.model import InstanceState
+from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState
 
 if TYPE_CHECKING:
     from procman.daemon.supervisor import Supervisor
 
 S = InstanceState
-UP_OR_GAVE_UP = frozenset({S.RUNNING, S.EXITED, S.ERRORED, S.BACKOFF})
 SETTLE_CAP = 1.0
-DOWN = frozenset({S.STOPPED, S.EXITED, S.ERRORED})
 
 
 @dataclass(slots=True)
@@ -54,7 +52,7 @@ async def replace_slot(sup: Supervisor, old: Instance) -> SlotResult:
         if new.state != S.RUNNING or new.pid != pid:
             reason = new.reason or f"replacement ended {new.state.value}"
             new.stop()
-            await sup.wait([new], lambda i: i.state in DOWN or i.state == S.STOPPED)
+            await sup.wait([new], lambda i: i.state in DOWN)
             return SlotResult(old, f"{new.id}: {reason}; the old process keeps serving")
         sup.adopt(new)
     finally:

@@ -38,6 +38,8 @@ from procman.errors import (
     UsageError,
 )
 from procman.model import (
+    DOWN,
+    UP_OR_GAVE_UP,
     Formation,
     InstanceId,
     InstanceState,
@@ -48,8 +50,6 @@ from procman.model import (
 log = logging.getLogger("procman.supervisor")
 S = InstanceState
 
-UP_OR_GAVE_UP = frozenset({S.RUNNING, S.EXITED, S.ERRORED, S.BACKOFF})
-DOWN = frozenset({S.STOPPED, S.EXITED, S.ERRORED})
 EVENT_QUEUE = 4096
 
 
@@ -70,14 +70,6 @@ class EventFeed:
         self.wakeup.set()
 
 
-class _LoopTimers:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def call_later(self, delay: float, callback: Callable[[], Any]) -> asyncio.TimerHandle:
-        return self.loop.call_later(delay, callback)
-
-
 class Supervisor:
     def __init__(
         self,
@@ -96,7 +88,7 @@ class Supervisor:
         self.state_path, self.base_env, self.notify_path = state_path, base_env, notify_path
         self.clock = clock
         self.watchdog = watchdog or Watchdog()
-        self.timers = _LoopTimers(loop)
+        self.timers = loop  # loop.call_later is the Timers an Instance needs
         self.host = base_env.get("PROCMAN_HOST", "0.0.0.0")
         self.formation: Formation | None = None
         self.source: Source | None = None
@@ -147,7 +139,7 @@ class Supervisor:
         self.restored = None
         affected = self._converge()
         self._save(running=True)
-        await self._wait(affected, self._settled)
+        await self.wait(affected, self._settled)
         return self._outcome(affected)
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +152,7 @@ class Supervisor:
         self.desired.update(resolved)
         affected = self._converge(only=set(resolved))
         self._save(running=True)
-        await self._wait(affected, self._settled)
+        await self.wait(affected, self._settled)
         return self._outcome([i for i in affected if i.index < self.desired[i.id.type]])
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
@@ -168,7 +160,7 @@ class Supervisor:
         await asyncio.gather(
             *(self._drain_then_stop(i) for i in sorted(picked, key=lambda i: -i.index))
         )
-        await self._wait(picked, lambda i: i.state in DOWN)
+        await self.wait(picked, lambda i: i.state in DOWN)
         return {"status": self._rows(picked)}
 
     async def restart(self, target: str | None = None) -> dict[str, Any]:
@@ -177,7 +169,7 @@ class Supervisor:
         for inst in picked:
             self.ensure_listener(inst)
             inst.restart()
-        await self._wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
+        await self.wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
         return self._outcome(picked)
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
@@ -237,7 +229,7 @@ class Supervisor:
         everyone = self.instances() + list(self.replacements)
         for inst in everyone:
             inst.stop()
-        await self._wait(everyone, lambda i: not i.live and i.state != S.BACKOFF)
+        await self.wait(everyone, lambda i: not i.live and i.state != S.BACKOFF)
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
@@ -530,9 +522,6 @@ class Supervisor:
 
     async def wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
         """Until done(i) holds for every instance (checked on each state change)."""
-        await self._wait(insts, done)
-
-    async def _wait(self, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
         if all(done(i) for i in insts):
             return
         future = self.loop.create_future()
