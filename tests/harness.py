@@ -39,6 +39,27 @@ def wait_until(cond: Callable[[], Any], timeout: float = 10.0, message: str = ""
         delay = min(delay * 2, 0.05)
 
 
+def alive(pid: int) -> bool:
+    """Running, that is: a zombie is dead, however long its parent takes to reap it (a
+    SIGKILLed daemon's leftovers go to this box's init, which reaps only now and then)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def zombies(pid: int) -> list[int]:
+    """Children of pid that exited and were not reaped."""
+    out = []
+    for child in psutil.Process(pid).children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                out.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

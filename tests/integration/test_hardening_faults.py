@@ -19,18 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.harness import PROGRAMS, PY, Harness, wait_until
+from tests.harness import PROGRAMS, PY, Harness, alive, wait_until, zombies
 
 KILL_BOUND = 5.0  # seconds for every instance of a SIGKILLed daemon to be gone
-
-
-def alive(pid: int) -> bool:
-    """Running, that is: a zombie is dead, however long its parent takes to reap it (a
-    SIGKILLed daemon's leftovers go to this box's init, which reaps only now and then)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def state_path(pm: Harness) -> Path:
@@ -257,17 +248,6 @@ def pid_namespace_available() -> str | None:
     return None
 
 
-def zombies(pid: int) -> list[int]:
-    out = []
-    for child in psutil.Process(pid).children():
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                out.append(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return out
-
-
 def test_daemon_as_pid_1_reaps_orphans_and_stops_gracefully_on_sigterm(
     pm: Harness, tmp_path: Path
 ) -> None:
@@ -328,17 +308,20 @@ def test_a_full_disk_drops_counted_lines_and_blocks_nothing(pm: Harness, tmp_pat
         pytest.skip("mounting a small tmpfs needs root")
     home = tmp_path / "small"
     home.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(home)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(home)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         pm.env["PROCMAN_HOME"] = str(home)
         pm.yaml(f"""processes:
   flood:
-    cmd: {PY} {PROGRAMS / 'flood.py'} 20000000
+    cmd: {PY} {PROGRAMS / "flood.py"} 20000000
   quiet:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
 """)
         pm.run("start")
         # the child is never blocked: it finishes its 20 MB although 2 MiB is all there is

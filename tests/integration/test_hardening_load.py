@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, wait_until
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, alive, wait_until, zombies
 from tests.load import Load
 
 MiB = 1 << 20
@@ -27,27 +27,6 @@ FD_SLACK = 2  # a lazily opened log file or two may appear between two counts
 CHAOS_SECONDS = 10.0
 CHAOS_PERIOD = 0.1
 LOAD_THREADS = 4
-
-
-def alive(pid: int) -> bool:
-    """Running, that is: a zombie is dead, however long its parent takes to reap it (a
-    SIGKILLed daemon's leftovers go to this box's init, which reaps only now and then)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def zombies(pid: int) -> list[int]:
-    """Children of pid that exited and were not reaped."""
-    out = []
-    for child in psutil.Process(pid).children():
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                out.append(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 def count_by_type(pm: Harness) -> dict[str, int]:
