@@ -204,8 +204,10 @@ class Harness:
                     proc.wait()
         leftovers = []
         try:
-            wait_until(lambda: not self.ours(), 10, "the daemon and its children to exit")
+            # a stubborn instance takes kill_timeout (5 s by default) on a busy box
+            wait_until(lambda: not self.ours(), 20, "the daemon and its children to exit")
         except AssertionError:
+            leftovers.append(self.daemon_log())  # why, for whoever reads the failure
             for proc in self.ours():
                 try:
                     leftovers.append(f"{proc.pid} {' '.join(proc.cmdline())}")

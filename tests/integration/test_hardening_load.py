@@ -253,6 +253,7 @@ def test_chaos_random_sigkill_every_100ms_under_http_load(pm: Harness, port: int
     instances: 4
     port: {port}
     min_uptime: 0
+    kill_timeout: 2
     env: {{APP_ACCESS_LOG: "0"}}
 """)
     pm.run("start")
