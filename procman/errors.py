@@ -69,6 +69,7 @@ class NotFound(ProcmanError):
 
 class ProtocolError(ProcmanError):
     code = ErrorCode.BAD_REQUEST
+    req_id: object = None  # the request's id, when it could be read before the error
 
 
 class DaemonUnavailable(ProcmanError):

@@ -15,8 +15,10 @@ from procman.errors import ErrorCode, ProtocolError
 
 MAX_LINE = 1024 * 1024  # bytes, newline excluded
 
-#: method -> {param: (accepted types, required)}. The daemon checks params against this
-#: before a handler runs; docs/protocol.md documents each one (a test compares them).
+#: The one table of methods: method -> {param: (accepted types, required)}, params in the
+#: order of the handler's arguments. The daemon checks each request against it before a
+#: handler runs, daemon/handlers.py refuses to start if a handler differs from it, and
+#: docs/protocol.md documents each one (a test compares them).
 METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "ping": {},
     "status": {"target": ((str, type(None)), False)},
@@ -24,13 +26,11 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "source": ((dict, type(None)), False),
         "counts": ((dict,), False),
         "instances": ((str, int, type(None)), False),
-        "target": ((str, type(None)), False),
-        "wait": ((bool,), False),
     },
-    "stop": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
-    "restart": {"target": ((str, type(None)), False), "wait": ((bool,), False)},
+    "stop": {"target": ((str, type(None)), False)},
+    "restart": {"target": ((str, type(None)), False)},
     "reload": {"target": ((str, type(None)), False), "parallel": ((int,), False)},
-    "scale": {"counts": ((dict,), True), "wait": ((bool,), False)},
+    "scale": {"counts": ((dict,), True)},
     "logs": {
         "target": ((str, type(None)), False),
         "lines": ((int,), False),
@@ -42,8 +42,6 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
     "shutdown": {},
 }
-
-STREAM_METHODS = frozenset({"events"})  # logs streams only with follow=true
 
 
 class Request:
@@ -91,6 +89,14 @@ def decode_request(line: bytes) -> Request:
     plain = isinstance(req_id, (str, int, float)) and not isinstance(req_id, bool)
     if req_id is not None and not plain:
         raise ProtocolError('"id" must be a string, a number or null', ErrorCode.BAD_REQUEST)
+    try:
+        return _check(req_id, obj)
+    except ProtocolError as exc:
+        exc.req_id = req_id  # the error reply carries the id it could read
+        raise
+
+
+def _check(req_id: Any, obj: dict[str, Any]) -> Request:
     method = obj.get("method")
     if not isinstance(method, str):
         raise ProtocolError('a request needs a "method" string', ErrorCode.BAD_REQUEST)
@@ -117,7 +123,7 @@ def decode_request(line: bytes) -> Request:
     for key, (_, required) in shape.items():
         if required and key not in params:
             raise ProtocolError(f"{method}: param {key!r} is required", ErrorCode.BAD_PARAMS)
-    return Request(obj.get("id"), method, params)
+    return Request(req_id, method, params)
 
 
 def decode_reply(line: bytes) -> dict[str, Any]:

@@ -79,6 +79,11 @@ class Instance:
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.status_text: str | None = None  # from sd_notify STATUS=
+        # Facts the daemon's parts keep about this instance, here so each has one owner:
+        self.replacement = False  # a reload's new process, not yet serving its slot
+        self.draining = False  # steered around while it accepts what its listener queued
+        self.notified: Any = None  # readiness: an asyncio.Event set by READY=1 (notify types)
+        self.probe: Any = None  # readiness: the task checking this process, if one runs
         self._timer: TimerHandle | None = None
         self._start_after_stop = False
         self._crash_on_exit = False  # a stop we asked for because the instance failed

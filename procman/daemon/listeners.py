@@ -86,7 +86,6 @@ class HeldSockets:
         self.host = host
         self.socks: dict[InstanceId, socket.socket] = {}
         self.groups: dict[int, PortGroup] = {}
-        self.draining: set[Any] = set()  # instances steered around, finishing their queue
 
     def get(self, iid: InstanceId) -> socket.socket | None:
         return self.socks.get(iid)
@@ -130,20 +129,18 @@ class HeldSockets:
         serving = {
             self.socks[inst.id]
             for inst in instances
-            if inst.state == InstanceState.RUNNING
-            and inst not in self.draining
-            and inst.id in self.socks
+            if inst.state == InstanceState.RUNNING and not inst.draining and inst.id in self.socks
         }
         group.steer(serving)
 
     async def drain(self, inst: Any, steer: Callable[[], None]) -> None:
         """Steer new connections around inst's listener, then let inst accept what is
         queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX.
-        inst stays in `draining` until the caller has stopped it and discards it."""
+        inst.draining stays set until the caller has stopped it and clears it."""
         sock = self.socks.get(inst.id)
         if sock is None or inst.state != InstanceState.RUNNING:
             return
-        self.draining.add(inst)
+        inst.draining = True
         steer()
         group = self.groups.get(sock.getsockname()[1])
         if group is None or not group.attached:

@@ -14,10 +14,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from procman.daemon.feed import Feed
 from procman.daemon.logfiles import read_tail, rotate
 
 log = logging.getLogger("procman.logs")
@@ -47,36 +48,17 @@ class _Pipe:
     partial: bytes = b""
 
 
-@dataclass(eq=False)
-class Subscriber:
-    type_name: str | None = None
-    label: str | None = None
-    queue: deque = field(default_factory=deque)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped: bool = False
-    queued_bytes: int = 0
+class Subscriber(Feed[tuple[float, str, bytes]]):
+    """A live `logs -f` reader: every chunk of one type, one instance, or everything."""
+
+    def __init__(self, type_name: str | None = None, label: str | None = None) -> None:
+        super().__init__(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES, lambda item: len(item[2]))
+        self.type_name, self.label = type_name, label
 
     def wants(self, type_name: str, label: str) -> bool:
         if self.label is not None:
             return label == self.label
         return self.type_name is None or self.type_name == type_name
-
-    def offer(self, item: tuple[float, str, bytes]) -> None:
-        if self.dropped:
-            return
-        if len(self.queue) >= SUBSCRIBER_QUEUE or self.queued_bytes >= SUBSCRIBER_BYTES:
-            self.dropped = True
-            self.queue.clear()
-            self.queued_bytes = 0
-        else:
-            self.queue.append(item)
-            self.queued_bytes += len(item[2])
-        self.wakeup.set()
-
-    def take(self) -> tuple[float, str, bytes]:
-        item = self.queue.popleft()
-        self.queued_bytes -= len(item[2])
-        return item
 
 
 class LogHub:

@@ -13,7 +13,6 @@ import fcntl
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from typing import Any
 from procman import paths
 from procman.daemon.handlers import Handlers
 from procman.daemon.logs import LogHub, Sink
+from procman.daemon.notify import NotifySocket
+from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
 from procman.daemon.supervisor import Supervisor
@@ -102,6 +103,7 @@ async def _serve(
     on_error: Callable[[str], None] | None,
     metrics_port: int | None = None,
 ) -> int:
+    """The composition root: build the parts, serve until a shutdown, end them in order."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_stray)
     _become_subreaper()
@@ -118,20 +120,27 @@ async def _serve(
         project,
         loop=loop,
         logs=logs,
-        reaper=reaper,
-        state_path=Path(paths.state_file(project)),
+        state=StateFile(Path(paths.state_file(project)), project),
         base_env=dict(os.environ),
-        notify_path=notify_path,
+        reaper=reaper,
         watchdog=watchdog,
+        notify_path=notify_path,
+        metrics_port=metrics_port,
     )
-    supervisor.metrics_port = metrics_port
-    done = asyncio.Event()
-    handlers = Handlers(supervisor, logs, on_shutdown=done.set)
+    notify = NotifySocket(loop, notify_path, supervisor.readiness.on_notify)
+    stopped = asyncio.Event()
+    stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
+
+    async def stop_everything() -> None:
+        handlers.closing = True
+        if not stopping:
+            stopping.append(loop.create_task(_stop(supervisor, stopped)))
+        await asyncio.shield(stopping[0])
+
+    handlers = Handlers(supervisor, logs, on_shutdown=stop_everything)
     server = ControlServer(sock_path, handlers.dispatch)
     await server.start()
-    notify_sock = _notify_socket(loop, notify_path, supervisor)
-    exit_code = 0
-    stopping: list[asyncio.Task] = []
+    notify.open()
 
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
@@ -139,8 +148,7 @@ async def _serve(
             supervisor.kill_all()
             return
         log.info("%s: stopping everything", signal.Signals(signum).name)
-        handlers.closing = True
-        stopping.append(loop.create_task(_stop_then(supervisor, done)))
+        loop.create_task(stop_everything())
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -149,45 +157,54 @@ async def _serve(
 
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
+    failed: list[bool] = []
+    starting = None
     if autostart is not None:
-        try:
-            outcome = await supervisor.start(**autostart)
-            for failure in outcome["failed"]:
-                message = f"{failure['id']} {failure['state']}: {failure['reason']}"
-                log.warning(message)
-                if on_error:
-                    on_error(message)
-        except ProcmanError as exc:
-            log.error("%s", exc)
-            if on_error:
-                on_error(str(exc))
-            exit_code = 1
-            done.set()
-    await done.wait()
-    if not stopping:
-        await supervisor.shutdown()
-    else:
-        await asyncio.gather(*stopping, return_exceptions=True)
+        # beside the wait for a shutdown, not before it: a signal during a start that
+        # waits for slow instances must still stop everything
+        starting = loop.create_task(_autostart(supervisor, autostart, on_error, failed))
+        starting.add_done_callback(lambda task: failed and loop.create_task(stop_everything()))
+    await stopped.wait()
+    if starting is not None and not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
     await server.close()
-    if notify_sock is not None:
-        loop.remove_reader(notify_sock.fileno())
-        notify_sock.close()
-        try:
-            os.unlink(notify_path)
-        except OSError:
-            pass
+    notify.close()
     watchdog.close()
     reaper.drain()
     logs.close()
     log.info("procman daemon %d exits", os.getpid())
-    return exit_code
+    return 1 if failed else 0
 
 
-async def _stop_then(supervisor: Supervisor, done: asyncio.Event) -> None:
+async def _autostart(
+    supervisor: Supervisor,
+    params: dict[str, Any],
+    on_error: Callable[[str], None] | None,
+    failed: list[bool],
+) -> None:
+    """`procman start --foreground` / `procman daemon`: the formation comes up with the
+    daemon; a formation that cannot load ends it (exit 1)."""
+    try:
+        outcome = await supervisor.start(**params)
+    except ProcmanError as exc:
+        log.error("%s", exc)
+        if on_error:
+            on_error(str(exc))
+        failed.append(True)
+        return
+    for failure in outcome["failed"]:
+        message = f"{failure['id']} {failure['state']}: {failure['reason']}"
+        log.warning(message)
+        if on_error:
+            on_error(message)
+
+
+async def _stop(supervisor: Supervisor, stopped: asyncio.Event) -> None:
     try:
         await supervisor.shutdown()
     finally:
-        done.set()
+        stopped.set()
 
 
 def _detach(project: Path) -> int:
@@ -263,53 +280,6 @@ def _tune_malloc() -> None:
         libc.mallopt(M_TRIM_THRESHOLD, 16 << 20)
     except (OSError, AttributeError):  # not glibc
         pass
-
-
-def _notify_socket(
-    loop: asyncio.AbstractEventLoop, path: str, supervisor: Supervisor
-) -> socket.socket | None:
-    """The sd_notify datagram socket; SO_PASSCRED tells us which pid sent each message."""
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-    try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        os.chmod(path, 0o600)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        sock.setblocking(False)
-    except OSError as exc:
-        log.warning("no sd_notify socket at %s: %s", path, exc)
-        return None
-    creds_size = socket.CMSG_SPACE(12)
-
-    def on_readable() -> None:
-        for _ in range(64):
-            try:
-                data, ancdata, _flags, _addr = sock.recvmsg(4096, creds_size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            pid = None
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid = int.from_bytes(payload[:4], sys.byteorder)
-            if pid is None:
-                continue
-            fields = {}
-            for line in data.decode(errors="replace").splitlines():
-                key, sep, value = line.partition("=")
-                if sep:
-                    fields[key] = value
-            try:
-                supervisor.on_notify(pid, fields)
-            except Exception:
-                log.exception("bad notify message from pid %d", pid)
-
-    loop.add_reader(sock.fileno(), on_readable)
-    return sock
 
 
 def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

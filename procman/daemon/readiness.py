@@ -1,5 +1,6 @@
-"""Readiness checks as coroutines. Each returns when the instance is ready and raises
-TimeoutError when ready_timeout passes first.
+"""Readiness: the checks as coroutines (each returns when the instance is ready and raises
+TimeoutError when ready_timeout passes first), and the tracker that runs one per starting
+instance and routes sd_notify messages to their instance.
 
 `port` with a held socket is ready at once: the daemon's listener already accepts, and
 connections wait in its backlog until the instance takes them. `port` without one waits
@@ -10,11 +11,28 @@ until the instance's process tree holds a listening socket on the port (psutil s
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from procman.model import ProcessType
+from procman.model import InstanceState, ProcessType
+
+if TYPE_CHECKING:
+    from procman.daemon.instance import Instance
+
+log = logging.getLogger("procman.readiness")
 
 POLL_FIRST = 0.01
 POLL_MAX = 0.25
+
+
+def ready_at_spawn(ptype: ProcessType) -> bool:
+    """True when there is nothing to wait for: `none`, a check that needs a port the type
+    does not have, or `port` on a held socket (the daemon's listener accepts already)."""
+    kind = ptype.ready.kind
+    if kind == "notify":
+        return False
+    return kind == "none" or ptype.port is None or (kind == "port" and ptype.socket)
 
 
 async def wait_ready(ptype: ProcessType, pid: int, notified: asyncio.Event | None = None) -> None:
@@ -24,7 +42,7 @@ async def wait_ready(ptype: ProcessType, pid: int, notified: asyncio.Event | Non
         if notified is not None:
             await asyncio.wait_for(notified.wait(), ptype.ready_timeout)
         return
-    if kind == "none" or ptype.port is None or (kind == "port" and ptype.socket):
+    if ready_at_spawn(ptype):
         return
     check = _listening if kind == "port" else _http_ok
     await asyncio.wait_for(_poll(check, ptype, pid), ptype.ready_timeout)
@@ -77,3 +95,71 @@ async def _http_ok(ptype: ProcessType, pid: int) -> bool:
             pass
     parts = status.split()
     return len(parts) >= 2 and parts[1][:1] == b"2"
+
+
+class ReadinessTracker:
+    """One check per starting process; the instance holds its probe task and its notify
+    event (Instance.probe, Instance.notified), this tracker starts and ends them."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        notify_path: str | None,
+        owner: Callable[[int], Instance | None],
+    ) -> None:
+        self.loop, self.notify_path, self.owner = loop, notify_path, owner
+
+    def prepare(self, inst: Instance, env: dict[str, str]) -> None:
+        """Before a spawn: a notify type gets $NOTIFY_SOCKET and a fresh event."""
+        if inst.ptype.ready.kind == "notify" and self.notify_path:
+            env["NOTIFY_SOCKET"] = self.notify_path
+            inst.notified = asyncio.Event()
+
+    def changed(self, inst: Instance, new: InstanceState) -> None:
+        """A state change: a new process starts its check; leaving `starting` other than
+        for `running` cancels the check."""
+        if new == InstanceState.STARTING and inst.pid is not None:
+            self._begin(inst, inst.pid)
+        elif new != InstanceState.STARTING:
+            probe, inst.probe = inst.probe, None
+            if probe is not None and new != InstanceState.RUNNING:
+                probe.cancel()
+
+    def on_notify(self, pid: int, fields: dict[str, str]) -> None:
+        """An sd_notify datagram from pid (or one of its descendants)."""
+        inst = self.owner(pid)
+        if inst is None:
+            return
+        if "STATUS" in fields:
+            inst.status_text = fields["STATUS"]
+        if fields.get("STOPPING") == "1":
+            inst.status_text = "stopping"
+        if fields.get("READY") == "1" and inst.notified is not None:
+            inst.notified.set()
+
+    def _begin(self, inst: Instance, pid: int) -> None:
+        if inst.probe is not None:
+            inst.probe.cancel()
+            inst.probe = None
+        if ready_at_spawn(inst.ptype):
+            self.loop.call_soon(inst.mark_ready, pid)
+            return
+        inst.probe = self.loop.create_task(self._check(inst, pid))
+
+    async def _check(self, inst: Instance, pid: int) -> None:
+        ptype = inst.ptype
+        try:
+            await wait_ready(ptype, pid, inst.notified)
+        except asyncio.TimeoutError:
+            inst.not_ready(pid, f"not ready within {ptype.ready_timeout:g}s (ready: {ptype.ready})")
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken probe must not take the daemon with it
+            log.exception("readiness check of %s failed", inst.id)
+            inst.not_ready(pid, f"readiness check failed: {exc}")
+            return
+        finally:
+            if inst.probe is asyncio.current_task():
+                inst.probe = None
+        inst.mark_ready(pid)

@@ -14,17 +14,18 @@ caught there instead of replacing a healthy process.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
+from procman.daemon.group import Group
 from procman.daemon.instance import Instance
+from procman.daemon.report import failure
 from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState
 
-if TYPE_CHECKING:
-    from procman.daemon.supervisor import Supervisor
-
-S = InstanceState
 SETTLE_CAP = 1.0
+
+Wait = Callable[[list[Instance], Callable[[Instance], bool]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -33,66 +34,61 @@ class SlotResult:
     failed: str | None = None  # why the replacement did not take over
 
 
-async def replace_slot(sup: Supervisor, old: Instance) -> SlotResult:
-    if old.state not in (S.RUNNING, S.STARTING):
+async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
+    if old.state not in (InstanceState.RUNNING, InstanceState.STARTING):
         # nothing serving to hand over from: a plain (re)start of the slot
-        sup.ensure_listener(old)
+        group.ensure_listener(old)
         old.start()
-        await sup.wait([old], lambda i: i.state in UP_OR_GAVE_UP)
-        return SlotResult(old, None if old.state == S.RUNNING else old.reason)
-    new = sup.new_instance(old.ptype, old.index)
+        await wait([old], lambda i: i.state in UP_OR_GAVE_UP)
+        return SlotResult(old, None if old.state == InstanceState.RUNNING else old.reason)
+    new = group.new_instance(old.index)
     new.restarts = old.restarts
-    sup.replacements.add(new)
+    new.replacement = True
     try:
         new.start()
-        await sup.wait([new], lambda i: i.state in UP_OR_GAVE_UP)
+        await wait([new], lambda i: i.state in UP_OR_GAVE_UP)
         pid = new.pid
-        if new.state == S.RUNNING and new.ptype.ready.kind != "notify":
-            await _settle(sup, new, min(new.ptype.min_uptime, SETTLE_CAP))
-        if new.state != S.RUNNING or new.pid != pid:
+        if new.state == InstanceState.RUNNING and new.ptype.ready.kind != "notify":
+            await _settle(wait, new, min(new.ptype.min_uptime, SETTLE_CAP))
+        if new.state != InstanceState.RUNNING or new.pid != pid:
             reason = new.reason or f"replacement ended {new.state.value}"
             new.stop()
-            await sup.wait([new], lambda i: i.state in DOWN)
+            await wait([new], lambda i: i.state in DOWN)
             return SlotResult(old, f"{new.id}: {reason}; the old process keeps serving")
-        sup.adopt(new)
+        group.adopt(new)
     finally:
-        sup.replacements.discard(new)
+        new.replacement = False
     old.stop()
-    await sup.wait([old], lambda i: i.state in DOWN)
+    await wait([old], lambda i: i.state in DOWN)
     return SlotResult(new)
 
 
-async def _settle(sup: Supervisor, inst: Instance, seconds: float) -> None:
+async def _settle(wait: Wait, inst: Instance, seconds: float) -> None:
     """Return after `seconds`, or as soon as the instance leaves RUNNING."""
     if seconds <= 0:
         return
     try:
-        await asyncio.wait_for(sup.wait([inst], lambda i: i.state != S.RUNNING), seconds)
+        await asyncio.wait_for(wait([inst], lambda i: i.state != InstanceState.RUNNING), seconds)
     except asyncio.TimeoutError:
         pass
 
 
 async def rolling_reload(
-    sup: Supervisor, picked: list[Instance], parallel: int = 1
-) -> tuple[list[Instance], list[dict]]:
+    groups: Mapping[str, Group], picked: list[Instance], wait: Wait, parallel: int = 1
+) -> tuple[list[Instance], list[dict[str, Any]]]:
     """Replace `parallel` slots at a time, in order; stop after the batch where one fails."""
     serving: list[Instance] = []
-    failed: list[dict] = []
-    for start in range(0, len(picked), max(1, parallel)):
-        batch = picked[start : start + max(1, parallel)]
-        results = await asyncio.gather(*(replace_slot(sup, inst) for inst in batch))
+    failed: list[dict[str, Any]] = []
+    step = max(1, parallel)
+    for start in range(0, len(picked), step):
+        batch = picked[start : start + step]
+        results = await asyncio.gather(
+            *(replace_slot(groups[inst.id.type], inst, wait) for inst in batch)
+        )
         for result in results:
             serving.append(result.instance)
             if result.failed:
-                inst = result.instance
-                failed.append(
-                    {
-                        "id": str(inst.id),
-                        "state": inst.state.value,
-                        "reason": result.failed,
-                        "exit_code": inst.exit_code,
-                    }
-                )
+                failed.append(failure(result.instance, result.failed))
         if failed:
             break
     return serving, failed

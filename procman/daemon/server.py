@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from procman import protocol
-from procman.errors import ErrorCode, ProcmanError
+from procman.errors import ErrorCode, ProcmanError, ProtocolError
 
 log = logging.getLogger("procman.server")
 
 READ_SIZE = 64 * 1024
+REPLY_GRACE = 1.0  # seconds a reply in progress may take to go out at shutdown
 STALL_TIMEOUT = 10.0  # seconds a stream client may leave its socket unread before it is dropped
 
 Dispatch = Callable[[protocol.Request], Awaitable[Any]]
@@ -43,8 +44,10 @@ class ControlServer:
     def __init__(self, path: Path, dispatch: Dispatch) -> None:
         self.path, self.dispatch = path, dispatch
         self.server: asyncio.AbstractServer | None = None
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
+        self.answering: set[asyncio.StreamWriter] = set()  # a reply is on its way
+        self._answered = asyncio.Event()
 
     async def start(self) -> None:
         # Only a directory we create is ours to lock down; PROCMAN_SOCKET=/tmp/x.sock must
@@ -64,10 +67,19 @@ class ControlServer:
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
-        """Stop listening and drop every connection (streams included) at once: aborting
-        the transports, not waiting for clients to hang up, so shutdown never hangs."""
+        """Stop listening and drop every connection (streams included): aborting the
+        transports, not waiting for clients to hang up, so shutdown never hangs. A reply
+        being written (the `shutdown` request's own) gets a moment to go out first."""
         if self.server is not None:
             self.server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_GRACE
+        while self.answering and loop.time() < deadline:
+            self._answered.clear()
+            try:
+                await asyncio.wait_for(self._answered.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                break
         for writer in list(self.writers):
             writer.transport.abort()
         for task in list(self.tasks):
@@ -143,30 +155,49 @@ class ControlServer:
         self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         """Answer one request; False when the connection is done (after a stream)."""
+        self.answering.add(writer)
+        try:
+            reply, stream, req_id = await self._answer(line)
+            if stream is not None:
+                self._done_answering(writer)
+                await self._stream(req_id, stream, reader, writer)
+                return False
+            writer.write(reply)
+            await writer.drain()
+            return True
+        finally:
+            self._done_answering(writer)
+
+    def _done_answering(self, writer: asyncio.StreamWriter) -> None:
+        if writer in self.answering:
+            self.answering.discard(writer)
+            self._answered.set()
+
+    async def _answer(self, line: bytes) -> tuple[bytes, Stream | None, Any]:
+        """(reply line, or the stream to send, and the request's id)."""
         req_id = None
         try:
             request = protocol.decode_request(line)
             req_id = request.id
             result = await self.dispatch(request)
+        except ProtocolError as exc:
+            return protocol.error(exc.req_id, exc.code, exc.message), None, exc.req_id
         except ProcmanError as exc:
-            writer.write(protocol.error(req_id, exc.code, exc.message))
-            await writer.drain()
-            return True
+            return protocol.error(req_id, exc.code, exc.message), None, req_id
         except Exception as exc:
             log.exception("request failed: %r", line[:200])
-            writer.write(protocol.error(req_id, ErrorCode.INTERNAL, f"internal error: {exc}"))
-            await writer.drain()
-            return True
+            return (
+                protocol.error(req_id, ErrorCode.INTERNAL, f"internal error: {exc}"),
+                None,
+                req_id,
+            )
         if isinstance(result, Stream):
-            await self._stream(req_id, result, reader, writer)
-            return False
+            return b"", result, req_id
         try:
-            reply = protocol.result(req_id, result)
+            return protocol.result(req_id, result), None, req_id
         except (ValueError, TypeError, RecursionError) as exc:
-            reply = protocol.error(None, ErrorCode.INTERNAL, f"cannot encode the reply: {exc}")
-        writer.write(reply)
-        await writer.drain()
-        return True
+            reply = protocol.error(req_id, ErrorCode.INTERNAL, f"cannot encode the reply: {exc}")
+            return reply, None, req_id
 
     async def _stream(
         self,

@@ -10,7 +10,7 @@ from tests.harness import PROGRAMS, PY, Harness
 def printenv_yaml() -> str:
     return f"""processes:
   web:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
 """
 
 

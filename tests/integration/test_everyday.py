@@ -204,7 +204,7 @@ def test_reload_rereads_the_formation_one_slot_at_a_time(pm: Harness, port: int)
     def formation(value: str) -> str:
         return f"""processes:
   web:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
     instances: 3
     port: {port}
     env: {{FROM_TYPE: {value}}}
@@ -233,8 +233,11 @@ def test_reload_rereads_the_formation_one_slot_at_a_time(pm: Harness, port: int)
         if len([e for e in events if e[1] == "stopped"]) == 3:
             break
     for slot in ("web.1", "web.2", "web.3"):
-        at = {(state, pid == old[slot]): i for i, (ident, state, pid, _) in enumerate(events)
-              if ident == slot}
+        at = {
+            (state, pid == old[slot]): i
+            for i, (ident, state, pid, _) in enumerate(events)
+            if ident == slot
+        }
         assert at[("running", False)] < at[("stopping", True)] < at[("stopped", False)]
     slots_in_order = [ident for ident, state, _, _ in events if state == "starting"]
     assert slots_in_order == ["web.1", "web.2", "web.3"]

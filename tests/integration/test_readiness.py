@@ -25,12 +25,12 @@ def test_procfile_port_type_binds_itself_and_is_ready_when_listening(pm: Harness
 def test_http_and_notify_readiness(pm: Harness, port: int) -> None:
     pm.yaml(f"""processes:
   web:
-    cmd: {PY} {EXAMPLES / 'app.py'}
+    cmd: {PY} {EXAMPLES / "app.py"}
     port: {port}
     ready: http:/healthz
     instances: 2
   notified:
-    cmd: {PY} {EXAMPLES / 'app.py'}
+    cmd: {PY} {EXAMPLES / "app.py"}
     port: {free_port()}
     ready: notify
 """)
@@ -44,7 +44,7 @@ def test_http_and_notify_readiness(pm: Harness, port: int) -> None:
 def test_ready_timeout_stops_the_instance_and_counts_a_crash(pm: Harness) -> None:
     pm.yaml(f"""processes:
   silent:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
     ready: notify
     ready_timeout: 0.3
     max_restarts: 2

@@ -18,7 +18,7 @@ def test_autoscale_grows_under_cpu_load_then_shrinks(pm: Harness) -> None:
     pm.yaml(f"""sample_interval: 0.3
 processes:
   burn:
-    cmd: {PY} {PROGRAMS / 'burn.py'} {flag}
+    cmd: {PY} {PROGRAMS / "burn.py"} {flag}
     autoscale: {{min: 1, max: 3, cpu: 30, window: 1.5}}
 """)
     pm.run("start")
@@ -43,7 +43,7 @@ def test_max_memory_restarts_with_the_reason(pm: Harness) -> None:
     pm.yaml(f"""sample_interval: 0.3
 processes:
   hog:
-    cmd: {PY} {PROGRAMS / 'hog.py'} 80
+    cmd: {PY} {PROGRAMS / "hog.py"} 80
     max_memory: 40M
     min_uptime: 0
 """)
@@ -62,15 +62,13 @@ def test_metrics_method_and_prometheus_endpoint(pm: Harness, port: int) -> None:
     pm.yaml(f"""metrics_port: {port}
 processes:
   web:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
     instances: 2
 """)
     pm.run("start")
     payload = pm.client.call("metrics")
     assert [r["id"] for r in payload["instances"]] == ["web.1", "web.2"]
-    assert payload["types"] == [
-        {"name": "web", "desired": 2, "running": 2, "autoscale": None}
-    ]
+    assert payload["types"] == [{"name": "web", "desired": 2, "running": 2, "autoscale": None}]
 
     def scrape() -> str | None:
         try:
@@ -81,13 +79,20 @@ processes:
 
     text = wait_until(scrape, 10, "the metrics endpoint")
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert {"procman_instance_cpu_percent", "procman_instance_memory_bytes",
-            "procman_instance_restarts", "procman_instance_state",
-            "procman_instance_uptime_seconds", "procman_type_desired_instances",
-            "procman_type_running_instances"} <= set(families)
+    assert {
+        "procman_instance_cpu_percent",
+        "procman_instance_memory_bytes",
+        "procman_instance_restarts",
+        "procman_instance_state",
+        "procman_instance_uptime_seconds",
+        "procman_type_desired_instances",
+        "procman_type_running_instances",
+    } <= set(families)
     states = families["procman_instance_state"].samples
     assert {(s.labels["instance"], s.labels["state"]) for s in states} == {
-        ("web.1", "running"), ("web.2", "running")}
+        ("web.1", "running"),
+        ("web.2", "running"),
+    }
     desired = families["procman_type_desired_instances"].samples[0]
     assert desired.labels == {"type": "web"} and desired.value == 2
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5):

@@ -176,7 +176,7 @@ def test_foreground_stops_everything_on_sigint(pm: Harness) -> None:
 def test_daemon_in_the_foreground_logs_to_stdout_and_stops_on_sigterm(pm: Harness) -> None:
     pm.yaml(f"""processes:
   worker:
-    cmd: {PY} {PROGRAMS / 'printenv.py'}
+    cmd: {PY} {PROGRAMS / "printenv.py"}
     instances: 2
 """)
     proc = pm.popen("daemon", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -198,7 +198,7 @@ def test_daemon_in_the_foreground_logs_to_stdout_and_stops_on_sigterm(pm: Harnes
 def test_daemon_sigkill_takes_grandchildren_too(pm: Harness) -> None:
     pm.yaml(f"""processes:
   forker:
-    cmd: {PY} {PROGRAMS / 'forker.py'}
+    cmd: {PY} {PROGRAMS / "forker.py"}
     instances: 2
 """)
     pm.run("start")

@@ -14,7 +14,7 @@ from tests.load import Load
 def web_yaml(port: int, cmd: str | None = None, min_uptime: float = 0.3) -> str:
     return f"""processes:
   web:
-    cmd: {cmd or f'{PY} {EXAMPLES / "app.py"}'}
+    cmd: {cmd or f"{PY} {EXAMPLES / "app.py"}"}
     instances: 4
     port: {port}
     min_uptime: {min_uptime}
@@ -60,8 +60,13 @@ def test_sigkilled_instances_lose_no_request_that_arrives_while_they_are_down(
             row = pm.by_id()[ident]
             kills.append(time.monotonic())
             os.kill(row["pid"], signal.SIGKILL)
-            wait_until(lambda i=ident, p=row["pid"]: pm.by_id()[i]["pid"] not in (None, p)
-                       and pm.by_id()[i]["state"] == "running", 10, f"{ident} replaced")
+            wait_until(
+                lambda i=ident, p=row["pid"]: (
+                    pm.by_id()[i]["pid"] not in (None, p) and pm.by_id()[i]["state"] == "running"
+                ),
+                10,
+                f"{ident} replaced",
+            )
             served = load.count()
             wait_until(lambda s=served: load.count() > s + 20, 20, "load after the kill")
     assert all(r["restarts"] == 1 for r in pm.status())

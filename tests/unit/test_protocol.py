@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from procman import protocol
 from procman.errors import ErrorCode, ProtocolError
-from procman.protocol import MAX_LINE, METHODS, STREAM_METHODS, Request
+from procman.protocol import MAX_LINE, METHODS, Request
 
 
 def strip(data: bytes) -> bytes:
@@ -55,16 +56,16 @@ def test_encode_falls_back_to_str() -> None:
 
 
 def test_request_shape_and_round_trip() -> None:
-    data = protocol.request(7, "scale", {"counts": {"web": 3}, "wait": True})
+    data = protocol.request(7, "reload", {"target": "web", "parallel": 3})
     assert json.loads(strip(data)) == {
         "id": 7,
-        "method": "scale",
-        "params": {"counts": {"web": 3}, "wait": True},
+        "method": "reload",
+        "params": {"target": "web", "parallel": 3},
     }
     assert fields(protocol.decode_request(strip(data))) == (
         7,
-        "scale",
-        {"counts": {"web": 3}, "wait": True},
+        "reload",
+        {"target": "web", "parallel": 3},
     )
 
 
@@ -113,8 +114,27 @@ def test_every_method_decodes_with_its_required_params(method: str) -> None:
     assert fields(req) == (1, method, params)
 
 
-def test_stream_methods_are_methods() -> None:
-    assert STREAM_METHODS.issubset(METHODS)
+def test_every_method_has_a_handler_with_the_same_params() -> None:
+    from procman.daemon.handlers import Handlers
+
+    for method, shape in METHODS.items():
+        params = list(inspect.signature(getattr(Handlers, method)).parameters)[1:]
+        assert params == list(shape), method
+
+
+@pytest.mark.parametrize(
+    ("method", "param"),
+    [("start", "wait"), ("start", "target"), ("stop", "wait"), ("scale", "wait")],
+)
+def test_params_nothing_reads_are_refused(method: str, param: str) -> None:
+    err = bad_request(protocol.request(1, method, {param: True}))
+    assert err.code == ErrorCode.BAD_PARAMS
+
+
+def test_an_error_reply_carries_the_id_it_could_read() -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_request(b'{"id": 7, "method": "no_such_method"}')
+    assert info.value.req_id == 7
 
 
 @pytest.mark.parametrize(
@@ -139,10 +159,10 @@ def test_trailing_newline_and_whitespace_are_fine() -> None:
         ("logs", {"target": "web.1", "lines": 50, "follow": False}),
         ("logs", {"target": None, "lines": 0}),
         ("start", {"instances": "max", "counts": {"web": 2}, "source": None}),
-        ("start", {"instances": 4, "wait": True}),
+        ("start", {"instances": 4}),
         ("start", {"instances": None}),
         ("status", {"target": None}),
-        ("stop", {"target": "all", "wait": False}),
+        ("stop", {"target": "all"}),
     ],
 )
 def test_params_of_the_right_type_pass(method: str, params: dict[str, Any]) -> None:
@@ -230,7 +250,7 @@ def test_wrong_param_type(method: str, key: str, value: Any, wanted: str) -> Non
     assert err.message.startswith(f"{method}: ")
 
 
-@pytest.mark.parametrize("params", [{}, {"wait": True}])
+@pytest.mark.parametrize("params", [{}])
 def test_scale_without_counts(params: dict[str, Any]) -> None:
     err = bad_request(protocol.request(1, "scale", params))
     assert err.code == ErrorCode.BAD_PARAMS

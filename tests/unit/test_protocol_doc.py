@@ -16,5 +16,5 @@ def test_every_method_is_documented_and_nothing_else() -> None:
 def test_handler_table_matches_methods() -> None:
     from procman.daemon.handlers import Handlers
 
-    handlers = Handlers(supervisor=None, logs=None, on_shutdown=lambda: None)  # type: ignore[arg-type]
+    handlers = Handlers(supervisor=None, hub=None, on_shutdown=None)  # type: ignore[arg-type]
     assert set(handlers.table) == set(METHODS)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-log = logging.getLogger("procman.exporter")
+log = logging.getLogger("procman.prometheus")
 
 MAX_REQUEST = 16 * 1024
 
@@ -115,3 +115,44 @@ async def serve(metrics: Callable[[], dict[str, Any]], host: str, port: int) -> 
     server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST)
     log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
     return server
+
+
+class MetricsEndpoint:
+    """The endpoint's lifetime: started once a port is known (the daemon's --metrics-port
+    or the formation's metrics_port), closed at shutdown."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        payload: Callable[[], dict[str, Any]],
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        on_error: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.loop, self.payload, self.host, self.port = loop, payload, host, port
+        self.on_error = on_error
+        self.server: asyncio.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def wanted(self) -> bool:
+        """An endpoint is served (or being started): samples must stay fresh."""
+        return self._task is not None
+
+    def ensure(self, port: int | None) -> None:
+        """Serve on self.port, else on port, unless an endpoint runs already."""
+        port = self.port or port
+        if port and self._task is None:
+            self._task = self.loop.create_task(self._serve(port))
+
+    async def _serve(self, port: int) -> None:
+        try:
+            self.server = await serve(self.payload, self.host, port)
+        except OSError as exc:
+            log.error("no metrics endpoint on %s:%d: %s", self.host, port, exc)
+            self.on_error(f"metrics endpoint {self.host}:{port} unavailable: {exc.strerror}")
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None

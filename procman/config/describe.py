@@ -1,0 +1,38 @@
+"""The formation as `check --json` and the daemon's `formation` method print it: one
+description, so the two agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procman.config.envfiles import mask_env
+from procman.model import Formation
+
+
+def describe_formation(
+    formation: Formation, desired: dict[str, int] | None = None
+) -> dict[str, Any]:
+    from procman.sysinfo import tcp_migrate_req
+
+    types = []
+    for t in formation.types:
+        entry: dict[str, Any] = {
+            "name": t.name,
+            "cmd": t.cmd,
+            "instances": t.instances,
+            "port": t.port,
+            "socket": t.socket,
+            "ready": str(t.ready),
+            "restart": t.restart.value,
+            "env": mask_env(t.env),
+        }
+        if desired is not None:
+            entry["desired"] = desired.get(t.name, 0)
+        types.append(entry)
+    return {
+        "tcp_migrate_req": tcp_migrate_req(),
+        "root": str(formation.root),
+        "source": str(formation.source) if formation.source else None,
+        "env_files": [str(p) for p in formation.env_files],
+        "types": types,
+    }

@@ -1,0 +1,160 @@
+"""One process type at runtime: its definition, its desired count, its slots (index ->
+Instance), its autoscaler, and the listeners of its slots. converge() makes the slots match
+the count; the supervisor's verbs are calls on groups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from procman.daemon.instance import Instance
+from procman.daemon.listeners import HeldSockets
+from procman.daemon.policy import Scaler
+from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState, ProcessType
+
+NewInstance = Callable[[ProcessType, int], Instance]
+Background = Callable[[Coroutine[Any, Any, None]], None]
+
+
+class Group:
+    def __init__(
+        self,
+        ptype: ProcessType,
+        *,
+        held: HeldSockets,
+        new_instance: NewInstance,
+        background: Background,
+    ) -> None:
+        self.ptype = ptype
+        self.held, self._new_instance, self._background = held, new_instance, background
+        self.desired = 0
+        self.defined = True  # False once a re-read formation no longer has this type
+        self.slots: dict[int, Instance] = {}
+        self.scaler: Scaler | None = Scaler(ptype.autoscale) if ptype.autoscale else None
+
+    @property
+    def name(self) -> str:
+        return self.ptype.name
+
+    def instances(self) -> list[Instance]:
+        return [self.slots[i] for i in sorted(self.slots)]
+
+    def redefine(self, ptype: ProcessType) -> None:
+        """A re-read formation: new spawns use the new definition. A changed port or socket
+        setting closes the old listeners (the next start binds the new ones)."""
+        old = self.ptype
+        if (old.port, old.socket) != (ptype.port, ptype.socket):
+            self.held.close_type(ptype.name)
+        self.ptype, self.defined = ptype, True
+        for inst in self.slots.values():
+            inst.ptype = ptype
+        manual = self.scaler.manual if self.scaler else False
+        self.scaler = Scaler(ptype.autoscale, manual=manual) if ptype.autoscale else None
+
+    # -- the count ------------------------------------------------------------------------
+
+    def converge(self, everyone: bool = True) -> list[Instance]:
+        """Start what is missing (every wanted slot that is not up, or with everyone=False
+        only those not starting or running), retire the surplus, highest index first.
+        Returns the instances touched, for the caller to wait on."""
+        touched: list[Instance] = []
+        want = self.desired if self.defined else 0
+        for index in range(want):
+            inst = self.slots.get(index)
+            if inst is None:
+                inst = self.slots[index] = self._new_instance(self.ptype, index)
+            up = inst.state in (InstanceState.STARTING, InstanceState.RUNNING)
+            if everyone or not up:
+                self.ensure_listener(inst)
+                inst.start()
+            touched.append(inst)
+        for index in sorted((i for i in self.slots if i >= want), reverse=True):
+            inst = self.slots[index]
+            touched.append(inst)
+            if inst.state == InstanceState.STOPPED:
+                self.remove(inst)
+            else:
+                self._background(self.drain_then_stop(inst))
+        return touched
+
+    def settled(self, inst: Instance) -> bool:
+        """Done for start/scale: a wanted instance is up or gave up, a surplus one is down."""
+        if inst.index >= self.desired or not self.defined:
+            return inst.state in DOWN and not inst.draining
+        return inst.state in UP_OR_GAVE_UP
+
+    def changed(self, inst: Instance, old: InstanceState) -> None:
+        """Every state change of one of this group's instances."""
+        new = inst.state
+        if (old == InstanceState.RUNNING) != (new == InstanceState.RUNNING) and self.ptype.socket:
+            self.steer()
+        if new == InstanceState.STOPPED and (inst.index >= self.desired or not self.defined):
+            self.remove(inst)
+
+    # -- slots ----------------------------------------------------------------------------
+
+    def new_instance(self, index: int) -> Instance:
+        return self._new_instance(self.ptype, index)
+
+    def adopt(self, inst: Instance) -> None:
+        """A reload's replacement takes over its slot."""
+        inst.replacement = False
+        self.slots[inst.index] = inst
+
+    def remove(self, inst: Instance) -> None:
+        """Forget a scaled-away instance and close its slot's listener."""
+        if self.slots.get(inst.index) is not inst:
+            return  # a reload's old process: the slot lives on with its replacement
+        del self.slots[inst.index]
+        self.held.close(inst.id)
+        self.steer()
+
+    # -- listeners ------------------------------------------------------------------------
+
+    def ensure_listener(self, inst: Instance) -> None:
+        ptype = inst.ptype
+        if ptype.socket and ptype.port and self.held.ensure(inst.id, ptype.port):
+            self.steer()
+
+    def holds_listener(self) -> bool:
+        return self.held.holds(self.name)
+
+    def steer(self) -> None:
+        self.held.steer(self.ptype.port, self.slots.values())
+
+    async def drain_then_stop(self, inst: Instance) -> None:
+        """Stop an instance without resetting connections queued on its listener: steer new
+        connections to the other running slots and let it accept its queue first (its
+        listener closes once it is down, if the slot is scaled away)."""
+        await self.held.drain(inst, self.steer)
+        # stop first, then clear `draining`: in between, a steer would hand the slot
+        # new connections again, to be reset when its listener closes
+        inst.stop()
+        inst.draining = False
+
+    async def stop(self, insts: list[Instance]) -> None:
+        """Drain and stop these, highest index first."""
+        await asyncio.gather(
+            *(self.drain_then_stop(i) for i in sorted(insts, key=lambda i: -i.index))
+        )
+
+    # -- what status says of the type -----------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        scaler = self.scaler
+        return {
+            "name": self.name,
+            "desired": self.desired,
+            "running": sum(1 for i in self.slots.values() if i.state == InstanceState.RUNNING),
+            "autoscale": None
+            if scaler is None
+            else {
+                "min": scaler.spec.min,
+                "max": scaler.spec.max,
+                "cpu": scaler.spec.cpu,
+                "target": scaler.target,
+                "manual": scaler.manual,
+                "last": scaler.last,
+            },
+        }

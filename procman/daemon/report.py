@@ -1,0 +1,83 @@
+"""What the daemon says about instances: status rows, the outcome of a verb, the log line
+for a state change. One place, so `status`, `start`, `reload` and the events stream agree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from procman.daemon.instance import Instance, backoff_delay, describe_exit
+from procman.daemon.sampler import Sampler
+from procman.model import InstanceState, InstanceStatus
+
+Metrics = tuple[float | None, int | None]
+FAILED = frozenset({InstanceState.ERRORED, InstanceState.BACKOFF})
+
+
+def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
+    cpu, mem = metrics if metrics else (None, None)
+    uptime = inst.uptime()
+    return InstanceStatus(
+        id=str(inst.id),
+        type=inst.id.type,
+        index=inst.index,
+        pid=inst.pid,
+        state=inst.state.value,
+        uptime_s=round(uptime, 3) if uptime is not None else None,
+        restarts=inst.restarts,
+        cpu_percent=cpu,
+        memory_bytes=mem,
+        port=inst.ptype.port,
+        exit_code=inst.exit_code,
+        reason=inst.reason,
+        status_text=inst.status_text,
+    )
+
+
+def plain_rows(insts: Iterable[Instance]) -> list[dict[str, Any]]:
+    """Rows without cpu and memory: for outcomes, where figures of processes that just
+    started say nothing."""
+    return [row(i).as_dict() for i in insts]
+
+
+def sampled_rows(insts: Iterable[Instance], sampler: Sampler) -> list[dict[str, Any]]:
+    insts = list(insts)
+    metrics = sampler.sample([i.pid for i in insts if i.pid is not None])
+    return [row(i, metrics.get(i.pid) if i.pid else None).as_dict() for i in insts]
+
+
+def failure(inst: Instance, reason: str | None = None) -> dict[str, Any]:
+    """One entry of an outcome's `failed` list."""
+    return {
+        "id": str(inst.id),
+        "state": inst.state.value,
+        "reason": reason or inst.reason,
+        "exit_code": inst.exit_code,
+    }
+
+
+def outcome(touched: Iterable[Instance], everyone: Iterable[Instance]) -> dict[str, Any]:
+    """A verb's answer: which of the instances it touched failed, and every row."""
+    failed = [failure(i) for i in touched if i.state in FAILED]
+    return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
+
+
+def describe_change(inst: Instance, old: InstanceState) -> str | None:
+    """The daemon's log line for a state change worth a line, or None."""
+    new, ident = inst.state, inst.id
+    if new == InstanceState.STARTING:
+        if old in (InstanceState.RUNNING, InstanceState.STARTING) and inst.reason:
+            return f"{ident} {inst.reason}; restarted at once (pid {inst.pid})"
+        return f"{ident} started (pid {inst.pid})"
+    if new == InstanceState.BACKOFF:
+        delay = backoff_delay(inst.crashes_in_row)
+        return f"{ident} {inst.reason}; restarting in {delay:g}s"
+    if new in (InstanceState.ERRORED, InstanceState.EXITED):
+        return f"{ident} {new.value}: {inst.reason}"
+    if (
+        new == InstanceState.STOPPED
+        and old == InstanceState.STOPPING
+        and inst.exit_code is not None
+    ):
+        return f"{ident} stopped ({describe_exit(inst.exit_code)})"
+    return None
