@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from procman.errors import UsageError
+from procman.errors import NotFound, UsageError
+from procman.names import NAME_RE
 
-# The same pattern as procman.model.NAME_RE; repeated so this module stays free of model imports.
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 # ASCII digits only: str.isdigit() would let "²" through to int().
 _COUNT_RE = re.compile(r"([+-]?)([0-9]+)")
 _VALID = "a count is N, max, +N or -N (e.g. 4, max, +2, -1)"
@@ -66,7 +67,7 @@ def parse_assignment(text: str) -> tuple[str, CountSpec]:
     name = name.strip()
     if not sep:
         raise UsageError(f"{text!r}: expected TYPE=COUNT, like web=4, web=max, web=+2 or web=-1")
-    if not _NAME_RE.fullmatch(name):
+    if not NAME_RE.match(name):
         raise UsageError(
             f"{text!r}: {name!r} is not a process type name (letters, digits, '_' and '-')"
         )
@@ -74,3 +75,21 @@ def parse_assignment(text: str) -> tuple[str, CountSpec]:
         return name, CountSpec.parse(count)
     except UsageError as exc:
         raise UsageError(f"{name}: {exc.message}") from None
+
+
+def resolve_counts(
+    counts: Mapping[str, Any], current: Mapping[str, int], names: Sequence[str]
+) -> dict[str, int]:
+    """`{"web": "+2"}` against the live counts -> `{"web": 6}`; every name must be a type."""
+    out: dict[str, int] = {}
+    for name, value in counts.items():
+        if name not in names:
+            raise NotFound(f"no process type {name!r} (types: {', '.join(names)})")
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise UsageError(f"{name}: count must be a number, max, +N or -N")
+        spec = CountSpec.parse(str(value))
+        try:
+            out[name] = spec.apply(current.get(name, 0), cpu_count())
+        except UsageError as exc:
+            raise UsageError(f"cannot scale {name}: {exc}") from None
+    return out

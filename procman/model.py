@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+from procman.names import NAME_RE
 
 
 class RestartPolicy(str, Enum):

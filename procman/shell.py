@@ -4,7 +4,8 @@ export format share it).
 Debian's dash does not exec the last command of a script, so a simple command (no ; | &
 newline ` or $( outside a redirection, not starting with a shell keyword) is written as
 `exec CMD`, after any leading VAR=value words: the server then replaces the shell and keeps
-its pid, which is what LISTEN_PID must name and what receives SIGTERM.
+its pid, which is what LISTEN_PID must name and what receives SIGTERM. A plain command
+(nothing but words a shell would leave as they are) needs no shell at all: plain_argv().
 """
 
 from __future__ import annotations
@@ -28,3 +29,19 @@ def exec_script(cmd: str) -> str:
         if rest and first not in _KEYWORDS and rest[0] not in "({!":
             script = f"{assignments}exec {rest}"
     return script
+
+
+# Words a command may hold and still mean the same without a shell: no quotes, $, globs,
+# ~, redirections or separators. Such a command is exec'd directly (one exec fewer a spawn).
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+-][A-Za-z0-9_./:,@%+=-]*(?: +[A-Za-z0-9_./:,@%+=-]+)*")
+_BUILTINS = {"cd", "export", "ulimit", "umask", "set", "trap", "eval", ".", "source"}
+
+
+def plain_argv(cmd: str) -> list[str] | None:
+    """argv for a command that needs no shell, else None."""
+    text = cmd.strip()
+    if not _PLAIN.fullmatch(text):
+        return None
+    argv = text.split()
+    shell_words = _BUILTINS | _KEYWORDS
+    return None if argv[0] in shell_words or "=" in argv[0] else argv

@@ -117,8 +117,9 @@ class Group:
         if ptype.socket and ptype.port and self.held.ensure(inst.id, ptype.port):
             self.steer()
 
-    def holds_listener(self) -> bool:
-        return self.held.holds(self.name)
+    def occupied(self) -> bool:
+        """Something of ours has the type's port: a live instance or a held listener."""
+        return self.held.holds(self.name) or any(i.live for i in self.slots.values())
 
     def steer(self) -> None:
         self.held.steer(self.ptype.port, self.slots.values())

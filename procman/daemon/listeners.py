@@ -58,6 +58,12 @@ def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, s
     return found
 
 
+def check_port_free(port: int, host: str, own_pids: set[int]) -> None:
+    """Raise PortInUse, naming the holder, if a program other than ours listens on port."""
+    if foreign_listeners(port, own_pids):
+        raise PortInUse(port_in_use_message(port, host))
+
+
 def process_name(pid: int | None) -> str:
     if pid is None:
         return "another process"

@@ -23,13 +23,12 @@ import ctypes
 import errno
 import fcntl
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
 
 from procman.errors import SpawnError
-from procman.shell import exec_script
+from procman.shell import exec_script, plain_argv
 
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
@@ -54,21 +53,6 @@ try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux
     _prctl = None
-
-
-# Words a command may hold and still mean the same without a shell: no quotes, $, globs,
-# ~, redirections or separators. Such a command is exec'd directly (one exec fewer a spawn).
-_PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+-][A-Za-z0-9_./:,@%+=-]*(?: +[A-Za-z0-9_./:,@%+=-]+)*")
-_BUILTINS = {"cd", "exec", "export", "ulimit", "umask", "set", "trap", "eval", ".", "source"}
-
-
-def plain_argv(cmd: str) -> list[str] | None:
-    """argv for a command that needs no shell, else None."""
-    text = cmd.strip()
-    if not _PLAIN.fullmatch(text):
-        return None
-    argv = text.split()
-    return None if argv[0] in _BUILTINS or "=" in argv[0] else argv
 
 
 def shell_command(cmd: str, listen_pid: bool) -> str:

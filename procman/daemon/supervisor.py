@@ -15,13 +15,13 @@ from typing import Any
 from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
-from procman.counts import CountSpec
+from procman.counts import CountSpec, resolve_counts
 from procman.daemon import policy, report, spawn
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, foreign_listeners, port_in_use_message
+from procman.daemon.listeners import HeldSockets, check_port_free
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -31,7 +31,7 @@ from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
 from procman.daemon.watchdog import Watchdog
-from procman.errors import ErrorCode, NotFound, PortInUse, ProcmanError, UsageError
+from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceId, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
@@ -105,7 +105,7 @@ class Supervisor:
         if instances is not None:
             every = CountSpec.parse(str(instances)).apply(0, cpu_count())
             wanted = dict.fromkeys(wanted, every)
-        wanted.update(self._resolve_counts(counts or {}, wanted, formation))
+        wanted.update(resolve_counts(counts or {}, wanted, formation.names))
         self._check_ports(formation, wanted)
         self._install(formation, src)
         for name, count in wanted.items():
@@ -119,7 +119,7 @@ class Supervisor:
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
-        resolved = self._resolve_counts(counts, self.desired(), formation)
+        resolved = resolve_counts(counts, self.desired(), formation.names)
         self._check_ports(formation, resolved)
         affected = []
         for name, count in resolved.items():
@@ -329,17 +329,11 @@ class Supervisor:
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
         """Before anything changes: a port type that has nothing up yet must find its port
         free of other programs, or the kernel would let us share it with them silently."""
+        own = {i.pid for i in self.instances() if i.pid}
         for ptype in formation.types:
-            if ptype.port is None or counts.get(ptype.name, 1) == 0:
-                continue
             group = self.groups.get(ptype.name)
-            if group is not None and (
-                group.holds_listener() or any(i.live for i in group.slots.values())
-            ):
-                continue
-            own = {i.pid for i in self.instances() if i.pid}
-            if foreign_listeners(ptype.port, own):
-                raise PortInUse(port_in_use_message(ptype.port, self.held.host))
+            if ptype.port and counts.get(ptype.name, 1) and not (group and group.occupied()):
+                check_port_free(ptype.port, self.held.host, own)
 
     # -- state changes --------------------------------------------------------------------
 
@@ -395,22 +389,6 @@ class Supervisor:
         if self.source is not None:
             return self.source
         return saved_source(self.restored) or Source()
-
-    def _resolve_counts(
-        self, counts: dict[str, Any], current: dict[str, int], formation: Formation
-    ) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for name, value in counts.items():
-            if formation.get(name) is None:
-                raise NotFound(f"no process type {name!r} (types: {', '.join(formation.names)})")
-            if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise UsageError(f"{name}: count must be a number, max, +N or -N")
-            spec = CountSpec.parse(str(value))
-            try:
-                out[name] = spec.apply(current.get(name, 0), cpu_count())
-            except UsageError as exc:
-                raise UsageError(f"cannot scale {name}: {exc}") from None
-        return out
 
     def _require_formation(self) -> Formation:
         if self.formation is None:

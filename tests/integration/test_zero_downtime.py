@@ -10,11 +10,13 @@ import time
 from tests.harness import EXAMPLES, PY, Harness, wait_until
 from tests.load import Load
 
+APP = f"{PY} {EXAMPLES / 'app.py'}"
+
 
 def web_yaml(port: int, cmd: str | None = None, min_uptime: float = 0.3) -> str:
     return f"""processes:
   web:
-    cmd: {cmd or f"{PY} {EXAMPLES / "app.py"}"}
+    cmd: {cmd or APP}
     instances: 4
     port: {port}
     min_uptime: {min_uptime}

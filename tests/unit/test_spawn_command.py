@@ -185,6 +185,6 @@ def test_redirection_ampersand_is_not_compound(cmd: str, script: str) -> None:
     ],
 )
 def test_commands_that_need_no_shell_are_execd_directly(cmd: str, argv: list[str] | None) -> None:
-    from procman.daemon.spawn import plain_argv
+    from procman.shell import plain_argv
 
     assert plain_argv(cmd) == argv
