@@ -12,7 +12,7 @@ def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
 
 
 def test_cli_imports_no_rich_psutil_yaml_or_asyncio() -> None:
-    assert modules_after("import procman.cli", ("rich", "psutil", "yaml", "asyncio")) == []
+    assert modules_after("import procman.cli.app", ("rich", "psutil", "yaml", "asyncio")) == []
 
 
 def test_daemon_imports_no_click_or_rich() -> None:

@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from procman import __version__, render
-from procman.client import Client, ensure_daemon
+from procman import __version__
+from procman.cli import render
+from procman.cli.client import Client, ensure_daemon
 from procman.errors import ErrorCode, ProcmanError, RemoteError, UsageError
 
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
@@ -510,7 +511,7 @@ def export(
 def monit(project: Project) -> None:
     """A live dashboard: state, cpu, memory, restarts and cpu history per type and instance
     (q quits, tab/n/p pick a type, a shows all)."""
-    from procman.monit import run_monit
+    from procman.cli.monit import run_monit
 
     run_monit(project.client)
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from procman import render
-from procman.client import Client
+from procman.cli import render
+from procman.cli.client import Client
 from procman.errors import DaemonUnavailable, ProcmanError
 
 REFRESH = 1.0  # seconds between redraws (uptime ticks)
