@@ -383,6 +383,7 @@ def check(
     """Validate the formation and print it; exit 1 on any error."""
     from pathlib import Path
 
+    from procman.config.describe import describe_formation
     from procman.config.load import Source, apply_counts, cpu_count, load_formation
     from procman.counts import CountSpec
 
@@ -393,31 +394,6 @@ def check(
         formation = apply_counts(formation, CountSpec.parse(count).apply(0, cpu_count()))
     described = describe_formation(formation)
     render.print_json(described) if as_json else render.formation(described)
-
-
-def describe_formation(formation: Any) -> dict[str, Any]:
-    from procman.config.envfiles import mask_env
-    from procman.sysinfo import tcp_migrate_req
-
-    return {
-        "tcp_migrate_req": tcp_migrate_req(),
-        "root": str(formation.root),
-        "source": str(formation.source) if formation.source else None,
-        "env_files": [str(p) for p in formation.env_files],
-        "types": [
-            {
-                "name": t.name,
-                "cmd": t.cmd,
-                "instances": t.instances,
-                "port": t.port,
-                "socket": t.socket,
-                "ready": str(t.ready),
-                "restart": t.restart.value,
-                "env": mask_env(t.env),
-            }
-            for t in formation.types
-        ],
-    }
 
 
 @cli.command()
