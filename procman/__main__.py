@@ -1,3 +1,3 @@
-from procman.cli import main
+from procman.cli.app import main
 
 main()

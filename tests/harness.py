@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from procman.client import Client
+from procman.cli.client import Client
 from procman.errors import ProcmanError
 
 ROOT = Path(__file__).resolve().parents[1]

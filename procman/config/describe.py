@@ -1,5 +1,5 @@
-"""The formation as `check --json` and the daemon's `formation` method print it: one
-description, so the two agree."""
+"""A Formation as plain data: what `procman check --json` prints, and later the daemon's
+`formation` method. Pure: no sockets, no click, no rich."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 
 from procman.config.envfiles import mask_env
 from procman.model import Formation
+from procman.sysinfo import tcp_migrate_req
 
 
 def describe_formation(
     formation: Formation, desired: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    from procman.sysinfo import tcp_migrate_req
-
+    """Root, source, env files and one dict per type (env values of secret-looking names
+    masked). With desired (type -> count), every type also gets a `desired` key: its count
+    there, else its configured instances."""
     types = []
     for t in formation.types:
         entry: dict[str, Any] = {
@@ -27,7 +29,7 @@ def describe_formation(
             "env": mask_env(t.env),
         }
         if desired is not None:
-            entry["desired"] = desired.get(t.name, 0)
+            entry["desired"] = desired.get(t.name, t.instances)
         types.append(entry)
     return {
         "tcp_migrate_req": tcp_migrate_req(),

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from procman.client import Client
+from procman.cli.client import Client
 from procman.protocol import MAX_LINE, METHODS
 from tests.harness import PROGRAMS, PY, Harness, wait_until
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from procman import client as client_module
-from procman.client import Client
+from procman.cli import client as client_module
+from procman.cli.client import Client
 from procman.errors import DaemonUnavailable, RemoteError
 
 

@@ -4,6 +4,29 @@ interpreter, since this test process has imported everything already)."""
 import subprocess
 import sys
 
+from procman.cli.app import COMMANDS
+
+# what no quick command needs: rich when piped, the config loaders, the daemon's libraries
+HEAVY = ("rich", "psutil", "yaml", "dotenv", "asyncio", "shlex", "pathlib", "procman.daemon")
+HEAVY += ("procman.config", "procman.export", "procman.cli.monit")
+COMMAND_MODULES = sorted({f"procman.cli.commands.{t.partition(':')[0]}" for t in COMMANDS.values()})
+
+# `procman VERB` with the daemon's answer canned, stdout piped; the last line is the import set
+RUN_VERB = """
+import sys
+from procman.cli import client
+client.Client.call = lambda self, method, params=None: {answer!r}
+sys.argv = ["procman", *{argv!r}]
+from procman.cli.app import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(" ".join(sorted(sys.modules)))
+"""
+ROW = {"id": "web.1", "type": "web", "index": 0, "pid": 42, "state": "running", "uptime_s": 3.0}
+STATUS = {"instances": [ROW], "types": [{"name": "web", "desired": 1, "autoscale": None}]}
+
 
 def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
     code = f"import sys\n{statement}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
@@ -11,8 +34,39 @@ def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
     return out.stdout.split()
 
 
+def modules_of_verb(argv: list[str], answer: object) -> tuple[str, set[str]]:
+    code = RUN_VERB.format(answer=answer, argv=argv)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    printed, _, modules = out.stdout.rstrip("\n").rpartition("\n")
+    return printed, set(modules.split())
+
+
+def loaded(modules: set[str], names: tuple[str, ...] | list[str]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_cli_package_imports_nothing() -> None:
+    assert modules_after("import procman.cli", ("click", "procman.cli.client")) == []
+
+
 def test_cli_imports_no_rich_psutil_yaml_or_asyncio() -> None:
-    assert modules_after("import procman.cli", ("rich", "psutil", "yaml", "asyncio")) == []
+    assert modules_after("import procman.cli.app", ("rich", "psutil", "yaml", "asyncio")) == []
+
+
+def test_status_imports_only_what_status_needs() -> None:
+    printed, modules = modules_of_verb(["status"], STATUS)
+    assert printed.splitlines()[1].split()[:3] == ["web.1", "42", "running"]
+    others = [m for m in COMMAND_MODULES if m != "procman.cli.commands.status"]
+    assert loaded(modules, HEAVY + ("procman.counts",)) == []
+    assert loaded(modules, others) == []
+
+
+def test_scale_imports_only_what_scale_needs() -> None:
+    printed, modules = modules_of_verb(["scale", "web=+1"], {"status": [ROW], "ok": True})
+    assert "web.1" in printed
+    others = [m for m in COMMAND_MODULES if m != "procman.cli.commands.scale"]
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, others) == []
 
 
 def test_daemon_imports_no_click_or_rich() -> None:

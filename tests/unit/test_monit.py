@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from procman import monit
+from procman.cli import monit
+from procman.cli.monit import Ended, MonitState, parse_keys, sparkline, view
 from procman.errors import DaemonUnavailable, RemoteError
-from procman.monit import Ended, MonitState, parse_keys, sparkline, view
 
 
 def row(ident: str, state: str = "running", **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
@@ -111,27 +111,59 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _total_cells(
-    name: str, rows: list[dict[str, Any]], summary: dict[str, Any] | None
-) -> list[str]:
-    """The per-type line: running/desired, summed cpu and memory, the autoscale target."""
+class TypeTotals(NamedTuple):
+    """One process type summed over its instances: status's total line, monit's header."""
+
+    name: str
+    instances: int
+    running: int
+    desired: int | None  # None when the daemon did not say
+    cpu: float | None  # None when no instance has a sample yet
+    memory: int | None
+    restarts: int
+    autoscale: dict[str, Any] | None
+    last: str | None  # the last autoscale decision
+
+
+def type_totals(
+    name: str,
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any] | None = None,
+    last: str | None = None,
+) -> TypeTotals:
+    """rows: the type's instances; summary: its entry in the daemon's `types` list."""
     cpus = [r["cpu_percent"] for r in rows if r.get("cpu_percent") is not None]
     mems = [r["memory_bytes"] for r in rows if r.get("memory_bytes") is not None]
-    running = sum(1 for r in rows if r["state"] == "running")
-    desired = summary["desired"] if summary else len(rows)
-    scale = (summary or {}).get("autoscale")
+    summary = summary or {}
+    return TypeTotals(
+        name=name,
+        instances=len(rows),
+        running=sum(1 for r in rows if r.get("state") == "running"),
+        desired=summary.get("desired"),
+        cpu=sum(cpus) if cpus else None,
+        memory=sum(mems) if mems else None,
+        restarts=sum(r.get("restarts") or 0 for r in rows),
+        autoscale=summary.get("autoscale"),
+        last=last,
+    )
+
+
+def _total_cells(t: TypeTotals) -> list[str]:
+    """The per-type line: running/desired, summed cpu and memory, the autoscale target."""
+    desired = t.desired if t.desired is not None else t.instances
+    scale = t.autoscale
     note = ""
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
         note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
     return [
-        f"{name} total",
+        f"{t.name} total",
         "",
-        f"{running}/{desired} running",
+        f"{t.running}/{desired} running",
         "",
         "",
-        f"{sum(cpus):.1f}%" if cpus else "-",
-        size(sum(mems)) if mems else "-",
+        "-" if t.cpu is None else f"{t.cpu:.1f}%",
+        "-" if t.memory is None else size(t.memory),
         note,
     ]
 
@@ -155,7 +187,7 @@ def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None 
         for name, members in groups.items():
             lines += [_cells(r) for r in members]
             if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
-                lines.append(_total_cells(name, members, summaries.get(name)))
+                lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
         widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
         for line in lines:
             info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
@@ -173,11 +205,12 @@ def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None 
     for name, members in groups.items():
         for row in members:
             cells = _cells(row)
-            cells[0] = f"[{_type_style(row['type'])}]{cells[0]}[/]"
+            cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
             cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
             table.add_row(*cells)
         if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
-            table.add_row(*_total_cells(name, members, summaries.get(name)), style="dim")
+            totals = type_totals(name, members, summaries.get(name))
+            table.add_row(*_total_cells(totals), style="dim")
     console = _console()
     console.print(table)
     for note in notes:
@@ -210,7 +243,7 @@ def _type_colour(type_name: str) -> int:
     return PALETTE[zlib.crc32(type_name.encode()) % len(PALETTE)]
 
 
-def _type_style(type_name: str) -> str:
+def type_style(type_name: str) -> str:
     names = {
         36: "cyan",
         33: "yellow",

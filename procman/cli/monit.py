@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from procman import render
-from procman.client import Client
+from procman.cli import render
+from procman.cli.client import Client
+from procman.cli.render import TypeTotals, type_totals
 from procman.errors import DaemonUnavailable, ProcmanError
 
 REFRESH = 1.0  # seconds between redraws (uptime ticks)
@@ -48,19 +49,6 @@ def sparkline(values: Iterable[float], width: int = 0, top: float = 100.0) -> st
     scale = max([top, *values]) or 1.0
     bars = "".join(BARS[min(7, max(0, int(v / scale * 7 + 0.5)))] for v in values)
     return bars.rjust(width)
-
-
-@dataclass
-class TypeTotals:
-    name: str
-    instances: int
-    running: int
-    desired: int | None
-    cpu: float | None
-    memory: int | None
-    restarts: int
-    autoscale: dict[str, Any] | None
-    last: str | None
 
 
 class MonitState:
@@ -169,21 +157,8 @@ class MonitState:
         return up + max(0.0, self.clock() - self.seen.get(ident, self.clock()))
 
     def totals(self, name: str) -> TypeTotals:
-        rows = self.instances(name)
-        cpus = [r["cpu_percent"] for r in rows if r.get("cpu_percent") is not None]
-        mems = [r["memory_bytes"] for r in rows if r.get("memory_bytes") is not None]
-        info = self.types.get(name) or {}
-        return TypeTotals(
-            name=name,
-            instances=len(rows),
-            running=sum(1 for r in rows if r.get("state") == "running"),
-            desired=info.get("desired"),
-            cpu=sum(cpus) if cpus else None,
-            memory=sum(mems) if mems else None,
-            restarts=sum(r.get("restarts") or 0 for r in rows),
-            autoscale=info.get("autoscale"),
-            last=self.decisions.get(name),
-        )
+        rows, summary = self.instances(name), self.types.get(name)
+        return type_totals(name, rows, summary, self.decisions.get(name))
 
     # the selected type
 
@@ -254,7 +229,7 @@ def _type_header(t: TypeTotals):
     from rich.text import Text
 
     line = Text()
-    line.append(t.name, style=f"bold {render._type_style(t.name)}")
+    line.append(t.name, style=f"bold {render.type_style(t.name)}")
     desired = t.desired if t.desired is not None else t.instances
     line.append(
         f"  {t.running}/{desired} running", style="green" if t.running == desired else "yellow"
@@ -322,7 +297,7 @@ def view(state: MonitState, width: int = 120):
             if row.get("state") in ("errored", "backoff", "exited") and row.get("reason"):
                 note = row["reason"]
             table.add_row(
-                Text(ident, style=render._type_style(name)),
+                Text(ident, style=render.type_style(name)),
                 str(row.get("pid") or "-"),
                 Text(row.get("state", "?"), style=render.STATE_STYLE.get(row.get("state"), "")),
                 render.duration(state.uptime(ident)),

@@ -1,0 +1,41 @@
+"""`procman check`: load and validate the formation here, without a daemon."""
+
+from __future__ import annotations
+
+import click
+
+from procman.cli import render
+from procman.cli.options import Project, count_param, project_options, source_params
+
+
+@click.command()
+@click.option("-i", "--instances", metavar="N|max", help="Count for every type.")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), help="Procfile base port.")
+@click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
+@click.option("--no-env-file", is_flag=True, help="Load no .env file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the formation as JSON.")
+@project_options
+def check(
+    project: Project,
+    instances: str | None,
+    port: int | None,
+    env_files: str | None,
+    no_env_file: bool,
+    as_json: bool,
+) -> None:
+    """Validate the formation and print it; exit 1 on any error."""
+    from pathlib import Path
+
+    from procman.config.describe import describe_formation
+    from procman.config.load import Source, apply_counts, cpu_count, load_formation
+    from procman.counts import CountSpec
+
+    source = Source.from_dict(
+        source_params(project, None, "web", port, env_files, no_env_file) or {}
+    )
+    formation = load_formation(Path(project.dir), source)
+    count = count_param(instances)
+    if count is not None:
+        formation = apply_counts(formation, CountSpec.parse(count).apply(0, cpu_count()))
+    described = describe_formation(formation)
+    render.print_json(described) if as_json else render.formation(described)

@@ -1,0 +1,36 @@
+"""`procman daemon`: exec the supervisor in the foreground."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from procman.cli.options import Project, count_param, project_options
+
+
+@click.command()
+@click.option("--detach", is_flag=True, help="Fork into the background (what `start` uses).")
+@click.option("-i", "--instances", metavar="N|max", help="Count for every type.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus /metrics on this port ($PROCMAN_METRICS_HOST, 127.0.0.1).",
+)
+@project_options
+def daemon(project: Project, detach: bool, instances: str | None, metrics_port: int | None) -> None:
+    """Run the supervisor in the foreground (containers, systemd, PID 1) and start the
+    formation; SIGTERM or SIGINT stops everything gracefully. Logs go to stdout."""
+    argv = [sys.executable, "-m", "procman.daemon", "-d", str(project.dir)]
+    if project.procfile:
+        argv += ["-f", str(project.procfile)]
+    if instances:
+        argv += ["-i", count_param(instances) or ""]
+    if metrics_port:
+        argv += ["--metrics-port", str(metrics_port)]
+    if detach:
+        argv.append("--detach")
+    sys.stdout.flush()
+    # exec, not call: same pid (PID 1, systemd), and the long-lived process sheds click/rich
+    os.execv(sys.executable, argv)

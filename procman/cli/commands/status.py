@@ -1,0 +1,21 @@
+"""`procman status` (and `procman ps`): the one command that must start fastest."""
+
+from __future__ import annotations
+
+import click
+
+from procman.cli import render
+from procman.cli.options import Project, project_options
+
+
+@click.command()
+@click.argument("target", required=False, metavar="[TYPE|ID]")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per instance.")
+@project_options
+def status(project: Project, target: str | None, as_json: bool) -> None:
+    """Show every instance: id, pid, state, uptime, restarts, cpu, memory, port."""
+    result = project.client.call("status", {"target": target})
+    if as_json:
+        render.print_json(result["instances"])
+    else:
+        render.status_table(result["instances"], result.get("types"))
