@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if verb in (["report"], ["plot"]):
         path = Path(args.workloads[1]) if len(args.workloads) > 1 else RESULTS / "latest.json"
         if verb == ["plot"]:
-            return plot(path)
+            return plot(report.resolve(path))  # the PNG goes beside the run, not the pointer
         print(report.markdown(report.load(path)))
         return 0
     if verb == ["compare"]:
@@ -215,7 +215,7 @@ def run_all(names: list[str], args: argparse.Namespace) -> int:
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
         data = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
         (RESULTS / f"{stamp}.json").write_text(data)
-        (RESULTS / "latest.json").write_text(data)
+        report.write_pointer(RESULTS / "latest.json", RESULTS / f"{stamp}.json")
         print(f"results: {RESULTS / (stamp + '.json')}")
         if any(w in results["workloads"] for w in ("http", "logs")) and not args.no_plot:
             plot(RESULTS / f"{stamp}.json")

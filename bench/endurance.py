@@ -14,31 +14,20 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench.project import PYTHON, Pool, Project
+from tests.harness import alive, free_port, wait_until, zombies
+from tests.load import Load  # the bounded load client the zero-downtime tests use
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SLEEPER = "sleep 1000"
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def daemon(project: Project) -> psutil.Process:
@@ -54,16 +43,6 @@ def cpu_over(proc: psutil.Process, seconds: float) -> float:
     time.sleep(seconds)  # the measurement window itself
     after = proc.cpu_times()
     return (after.user + after.system) - (before.user + before.system)
-
-
-def zombies(proc: psutil.Process) -> int:
-    count = 0
-    for child in proc.children():
-        try:
-            count += child.status() == psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            continue
-    return count
 
 
 def sampling(pool: Pool, quick: bool) -> dict[str, Any]:
@@ -95,12 +74,12 @@ def many(pool: Pool, quick: bool) -> dict[str, Any]:
     times["status"] = project.cli("status")
     times["scale_to_50"] = project.cli("scale", "s=50", timeout=300)
     proc = daemon(project)
-    after_down = zombies(proc)
+    after_down = len(zombies(proc.pid))
     times["scale_back"] = project.cli("scale", f"s={count}", timeout=300)
-    running = sum(1 for r in project.instances() if r["state"] == "running")
+    running = sum(1 for r in project.status() if r["state"] == "running")
     pid = proc.pid
     times["shutdown"] = project.cli("shutdown", timeout=300)
-    wait_for(lambda: not psutil.pid_exists(pid), 30, "the daemon to exit")
+    wait_until(lambda: not alive(pid), 30, "the daemon to exit")
     left = project.ours()
     return {
         "instances": count,
@@ -120,8 +99,8 @@ def cycles(pool: Pool, quick: bool) -> dict[str, Any]:
     fds0, rss0 = proc.num_fds(), proc.memory_info().rss
     started = time.perf_counter()
     for _ in range(n):
-        project.call("scale", {"counts": {"c": 8}})
-        project.call("scale", {"counts": {"c": 2}})
+        project.client.call("scale", {"counts": {"c": 8}})
+        project.client.call("scale", {"counts": {"c": 2}})
     elapsed = time.perf_counter() - started
     return {
         "cycles": n,
@@ -130,7 +109,7 @@ def cycles(pool: Pool, quick: bool) -> dict[str, Any]:
         "fds_after": proc.num_fds(),
         "rss_mib_before": round(rss0 / 2**20, 1),
         "rss_mib_after": round(proc.memory_info().rss / 2**20, 1),
-        "zombies": zombies(proc),
+        "zombies": len(zombies(proc.pid)),
     }
 
 
@@ -157,12 +136,12 @@ def soak(pool: Pool, quick: bool) -> dict[str, Any]:
     scales = 0
     next_sample = time.monotonic() + 10
     while time.monotonic() < end:
-        project.call("scale", {"counts": {"churn": rng.randint(1, 12)}})
+        project.client.call("scale", {"counts": {"churn": rng.randint(1, 12)}})
         scales += 1
         if time.monotonic() >= next_sample:
             samples.append(round(proc.memory_info().rss / 2**20, 2))
             next_sample += 10
-    restarts = {r["id"]: r["restarts"] for r in project.instances() if r["type"] == "crash"}
+    restarts = {r["id"]: r["restarts"] for r in project.status() if r["type"] == "crash"}
     return {
         "seconds": seconds,
         "scales": scales,
@@ -172,19 +151,14 @@ def soak(pool: Pool, quick: bool) -> dict[str, Any]:
         "rss_mib_samples": samples,
         "fds_start": fds0,
         "fds_end": proc.num_fds(),
-        "zombies": zombies(proc),
+        "zombies": len(zombies(proc.pid)),
     }
 
 
 def chaos(pool: Pool, quick: bool) -> dict[str, Any]:
     """A random instance SIGKILLed every 100 ms for 60 s while HTTP load runs."""
-    sys.path.insert(0, str(ROOT))
-    from tests.load import Load  # the bounded load client the zero-downtime tests use
-
     seconds = 15.0 if quick else 60.0
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     yaml = f"""processes:
   web:
     cmd: {PYTHON} {ROOT / "examples" / "app.py"}
@@ -198,10 +172,10 @@ def chaos(pool: Pool, quick: bool) -> dict[str, Any]:
     rng = random.Random(11)
     kills: list[float] = []
     with Load(port, max_seconds=seconds + 30) as load:
-        wait_for(lambda: load.count() > 50, 30, "load flowing")
+        wait_until(lambda: load.count() > 50, 30, "load flowing")
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            rows = [r for r in project.instances() if r["pid"]]
+            rows = [r for r in project.status() if r["pid"]]
             if rows:
                 victim = rng.choice(rows)
                 kills.append(time.monotonic())
@@ -210,13 +184,13 @@ def chaos(pool: Pool, quick: bool) -> dict[str, Any]:
                 except ProcessLookupError:
                     pass
             time.sleep(0.1)  # the chaos rate itself
-        wait_for(
-            lambda: [r["state"] for r in project.instances()] == ["running"] * 4,
+        wait_until(
+            lambda: [r["state"] for r in project.status()] == ["running"] * 4,
             30,
             "all four back",
         )
         served = load.count()
-        wait_for(lambda: load.count() > served + 50, 30, "load after the chaos")
+        wait_until(lambda: load.count() > served + 50, 30, "load after the chaos")
     failures = load.failures()
     outside = [r for r in failures if not any(r.started <= k <= r.ended for k in kills)]
     return {

@@ -2,6 +2,9 @@
 
     python bench/plot.py RESULTS.json OUT.png
 
+RESULTS.json may be the pointer bench/results/latest.json (`{"latest": "X.json"}`): the run
+it names is drawn.
+
 Standalone (stdlib + matplotlib, no import of bench or procman), so that `python -m bench
 plot` can run it with whichever interpreter has matplotlib: the project's if it has it,
 else the peers' throwaway venv, where it is installed on demand.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -76,9 +80,17 @@ def logs_panel(ax, rows) -> bool:
     return True
 
 
+def read(path: Path) -> dict:
+    """A results file, following a pointer (bench/report.py's resolve(), repeated here
+    because this script imports nothing of bench)."""
+    results = json.loads(path.read_text())
+    if isinstance(results, dict) and set(results) == {"latest"}:
+        results = json.loads((path.parent / results["latest"]).read_text())
+    return results
+
+
 def main() -> None:
-    with open(sys.argv[1]) as fh:
-        results = json.load(fh)
+    results = read(Path(sys.argv[1]))
     workloads = results["workloads"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     drew = http_panel(axes[0], workloads.get("http", {}).get("compare", []))

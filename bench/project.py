@@ -1,6 +1,6 @@
-"""Isolated procman projects for benchmarks, the way tests/harness.py isolates them: a temp
-dir, its own PROCMAN_SOCKET (short, under /tmp) and PROCMAN_HOME, and a teardown that
-leaves no process behind.
+"""Isolated procman projects for benchmarks: tests.harness.Harness (a temp dir, its own
+PROCMAN_SOCKET, short and under /tmp, and PROCMAN_HOME, procman's own client, a teardown that
+leaves no process behind), plus the bench's mark and a CLI timed as a user runs it.
 
 Everything a workload starts carries PROCMAN_BENCH_TAG in its environment (procman's
 daemon passes its environment on to the instances), so leftovers can be found and killed
@@ -9,11 +9,9 @@ by that mark alone: never by name.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,32 +21,14 @@ from typing import Any
 
 import psutil
 
-from procman import protocol
-from procman.client import Client
+from procman.errors import ProcmanError
+from tests.harness import Harness
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = str(VENV_BIN / "python")
 PROCMAN = str(VENV_BIN / "procman")
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 TAG = "PROCMAN_BENCH_TAG"
-
-
-def call(sock: Path, method: str, params: dict[str, Any] | None = None, timeout: float = 30) -> Any:
-    """One control request with a timeout (Client.call has none); error replies raise."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
-        conn.connect(str(sock))
-        conn.sendall(protocol.request(1, method, params))
-        buffer = b""
-        while b"\n" not in buffer:
-            chunk = conn.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"{method}: the daemon closed the connection")
-            buffer += chunk
-    reply = json.loads(buffer.split(b"\n", 1)[0])
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
 
 
 def tagged(tag: str) -> list[psutil.Process]:
@@ -75,35 +55,28 @@ def describe(proc: psutil.Process) -> str:
         return str(proc.pid)
 
 
-class Project:
-    """One project directory with its own daemon."""
+class Project(Harness):
+    """One project directory (`dir`, the harness's `root`) with its own daemon; the socket
+    sits in `scratch`, the temp dir around it, which teardown() removes. The control client
+    (`client`), status(), daemon_pid(), ours(), daemon_log() and teardown() are the
+    harness's."""
 
     def __init__(
         self, tag: str, name: str, yaml_text: str, extra_env: dict[str, str] | None = None
     ) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix=f"pmb-{name}-", dir="/tmp"))
-        self.dir = self.root / "app"
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"pmb-{name}-", dir="/tmp"))
+        self.dir = self.scratch / "app"
         self.dir.mkdir()
-        (self.dir / "procman.yaml").write_text(yaml_text)
-        self.sock = self.root / "d.sock"
-        self.home = self.root / "home"
-        self.env = {
-            **os.environ,
-            "PROCMAN_SOCKET": str(self.sock),
-            "PROCMAN_HOME": str(self.home),
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "NO_COLOR": "1",
-            "TERM": "dumb",
-            TAG: tag,
-            **(extra_env or {}),
-        }
-        self.client = Client(self.dir, self.sock)
+        super().__init__(self.dir, self.scratch)
+        self.home = Path(self.env["PROCMAN_HOME"])
+        self.env.update({TAG: tag, **(extra_env or {})})
+        self.yaml(yaml_text)
 
     # -- the CLI, as a user runs it -----------------------------------------------------
 
     def cli(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None) -> float:
-        """Run `procman ARGS` as a whole process, output on pipes; its wall time in seconds.
-        env: variables to change for this call only."""
+        """Run `procman ARGS` (the console script, not `python -m`) as a whole process,
+        output on pipes; its wall time in seconds. env: variables to change for this call."""
         t0 = time.perf_counter()
         proc = subprocess.run(
             [PROCMAN, *args],
@@ -122,43 +95,14 @@ class Project:
             )
         return elapsed
 
-    # -- facts --------------------------------------------------------------------------
-
-    def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 60) -> Any:
-        return call(self.sock, method, params, timeout)
-
-    def daemon_pid(self) -> int | None:
-        try:
-            return int(self.call("ping", timeout=5)["pid"])
-        except (OSError, RuntimeError):
-            return None
-
-    def instances(self) -> list[dict[str, Any]]:
-        return list(self.call("status")["instances"])
-
-    def daemon_log(self) -> str:
-        path = self.home / "daemon.log"
-        return f"daemon.log: {path.read_text()[-2000:]}" if path.exists() else "(no daemon.log)"
-
-    def ours(self) -> list[psutil.Process]:
-        """The daemon, its instances and their descendants: they carry our socket path."""
-        found = []
-        for proc in tagged(self.env[TAG]):
-            try:
-                if proc.environ().get("PROCMAN_SOCKET") == str(self.sock):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
-
     def shutdown(self, timeout: float = 30) -> None:
-        """Stop everything and wait for the daemon to exit."""
+        """Stop everything and wait for the daemon to exit (the project stays usable)."""
         pid = self.daemon_pid()
         if pid is None:
             return
         try:
-            self.call("shutdown", timeout=timeout)
-        except (OSError, RuntimeError):
+            self.client.call("shutdown")
+        except ProcmanError:
             pass
         try:
             psutil.Process(pid).wait(timeout)
@@ -166,24 +110,10 @@ class Project:
             pass
 
     def teardown(self) -> list[str]:
-        """Shut down, kill whatever is left, remove the directory; what had to be killed."""
-        leftovers: list[str] = []
-        try:
-            self.shutdown(timeout=20)
-        except psutil.TimeoutExpired:
-            leftovers.append(f"daemon of {self.dir} did not exit after shutdown")
-        deadline = time.monotonic() + 10
-        left = self.ours()
-        while left and time.monotonic() < deadline:
-            time.sleep(0.1)
-            left = self.ours()
-        for proc in left:
-            leftovers.append(describe(proc))
-            try:
-                proc.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
-        shutil.rmtree(self.root, ignore_errors=True)
+        """The harness's teardown (shut down, kill whatever is left), then remove the
+        directory; what had to be killed."""
+        leftovers = super().teardown()
+        shutil.rmtree(self.scratch, ignore_errors=True)
         return leftovers
 
 

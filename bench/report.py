@@ -1,6 +1,6 @@
 """Tables from a results file: plain text for the terminal, Markdown for docs/benchmarks.md
-(`.venv/bin/python -m bench report [bench/results/latest.json]`), and a comparison of two
-runs (`python -m bench compare OLD NEW`).
+(`.venv/bin/python -m bench report [FILE]`, default the run bench/results/latest.json
+points at), and a comparison of two runs (`python -m bench compare OLD NEW`).
 
 Two tables: side by side (every tool, same run, procman / the reference and the target),
 and procman against bare baselines (diagnostics that split a cost into its parts).
@@ -211,5 +211,26 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join([title, "", *_md_table(header, body)])
 
 
+#: bench/results/latest.json holds no results, only the name of the newest run's file.
+POINTER_KEY = "latest"
+
+
+def resolve(path: Path) -> Path:
+    """The results file `path` means: itself, or for a pointer (`{"latest": "X.json"}`, as
+    bench/results/latest.json is) the file it names, beside it."""
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and set(data) == {POINTER_KEY}:
+        return path.parent / data[POINTER_KEY]
+    return path
+
+
+def write_pointer(pointer: Path, target: Path) -> None:
+    """Make `pointer` name `target` (a file in the same directory), atomically."""
+    tmp = pointer.with_name(pointer.name + ".tmp")
+    tmp.write_text(json.dumps({POINTER_KEY: target.name}) + "\n")
+    tmp.replace(pointer)
+
+
 def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    """A results file's contents; a pointer such as latest.json is followed."""
+    return json.loads(resolve(path).read_text())

@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import psutil
-
 from bench.adapters import CLASSES, Manager, NotSupported, make
 from bench.core import TOOLS
 from bench.project import Pool
+from tests.harness import alive
 
 # What a tool cannot do at all, known before starting it: the workload says n/a and why.
 CANNOT = {
@@ -108,14 +107,7 @@ def setup(name: str, start: Callable[[], None], na: dict[str, str]) -> bool:
 
 def live(pids: list[int]) -> int:
     """How many of these pids are alive (zombies are not)."""
-    count = 0
-    for pid in set(pids):
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                count += 1
-        except psutil.Error:
-            continue
-    return count
+    return sum(alive(pid) for pid in set(pids))
 
 
 def wait_live(m: Manager, count: int, timeout: float = 15) -> None:

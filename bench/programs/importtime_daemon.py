@@ -1,4 +1,4 @@
-"""Start a project's daemon exactly as `procman start` does (procman.client.ensure_daemon),
+"""Start a project's daemon exactly as `procman start` does (procman.cli.client.ensure_daemon),
 but with `-X importtime` on its interpreter and its stderr to FILE, so the modules it
 imports before it detaches are listed there (after, its stderr is PROCMAN_HOME/daemon.log).
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from procman import client
+from procman.cli import client
 
 _Popen = subprocess.Popen
 

@@ -98,7 +98,7 @@ def daemon_imports(pool: Pool) -> dict[str, Any]:
     formation, ask for status, shut down: every module it imported, before and after it
     detached (its stderr then goes to daemon.log)."""
     project = pool.project("imports", "processes:\n  sleeper:\n    cmd: sleep 1000\n")
-    before = project.root / "importtime.txt"
+    before = project.scratch / "importtime.txt"
     subprocess.run(
         [PYTHON, str(PROGRAMS / "importtime_daemon.py"), str(project.dir), str(before)],
         cwd=project.dir, env=project.env, timeout=30, check=True,
