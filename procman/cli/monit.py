@@ -147,7 +147,7 @@ class MonitState:
     def instances(self, type_name: str | None = None) -> list[dict[str, Any]]:
         order = {name: i for i, name in enumerate(self.type_names())}
         rows = [r for r in self.rows.values() if type_name is None or r.get("type") == type_name]
-        return sorted(rows, key=lambda r: (order.get(r.get("type"), 0), r.get("index", 0)))
+        return sorted(rows, key=lambda r: (order.get(r.get("type", ""), 0), r.get("index", 0)))
 
     def uptime(self, ident: str) -> float | None:
         row = self.rows[ident]
@@ -299,7 +299,7 @@ def view(state: MonitState, width: int = 120):
             table.add_row(
                 Text(ident, style=render.type_style(name)),
                 str(row.get("pid") or "-"),
-                Text(row.get("state", "?"), style=render.STATE_STYLE.get(row.get("state"), "")),
+                Text(row.get("state", "?"), style=render.STATE_STYLE.get(row.get("state", ""), "")),
                 render.duration(state.uptime(ident)),
                 str(row.get("restarts") or 0),
                 _cpu(row.get("cpu_percent")),
@@ -312,8 +312,9 @@ def view(state: MonitState, width: int = 120):
             )
         parts.append(table)
     footer = Text("view: ", style="dim")
-    for label, name in [("all", None), *((n, n) for n in state.type_names())]:
-        footer.append(f" {label} ", style="reverse" if state.selected == name else "")
+    views: list[tuple[str, str | None]] = [("all", None), *((n, n) for n in state.type_names())]
+    for label, view in views:
+        footer.append(f" {label} ", style="reverse" if state.selected == view else "")
     footer.append(f"   {HELP}", style="dim")
     parts.append(footer)
     return Group(*parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from procman.config.envfiles import display_path, read_env_files
 from procman.config.procfile import FOREMAN_FILE, foreman_counts, mentions_port, parse_procfile
@@ -117,7 +118,7 @@ def load_formation(project: Path, source: Source) -> Formation:
     """Read everything `source` points at, relative to the project directory."""
     project = project.absolute()
     yaml_env_files: list[str] | None = None
-    settings: dict[str, float] = {}
+    settings: dict[str, Any] = {}
     path: Path | None = None
     if source.command is not None:
         types = [_adhoc(source)]

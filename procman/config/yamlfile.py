@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -59,7 +60,8 @@ def _shown(node: Node) -> str:
         return "a list"
     if node.tag == _NULL_TAG:
         return "an empty value"
-    return node.value if not node.style else repr(node.value)  # libyaml says '' for plain
+    style = getattr(node, "style", None)
+    return node.value if not style else repr(node.value)  # libyaml says '' for plain
 
 
 class _Parser:
@@ -127,7 +129,9 @@ class _Parser:
 
     def number(self, node: Node, path: str, ok: Callable[[float], bool], what: str) -> float:
         value = self.value(node, path, what)
-        if type(value) not in (int, float) or not math.isfinite(value) or not ok(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self.error(node, path, f"{_shown(node)} is not {what}")
+        if not math.isfinite(value) or not ok(value):
             raise self.error(node, path, f"{_shown(node)} is not {what}")
         return float(value)
 
@@ -144,7 +148,7 @@ class _Parser:
 
     def document(
         self, root: Node | None
-    ) -> tuple[list[ProcessType], list[str] | None, dict[str, float]]:
+    ) -> tuple[list[ProcessType], list[str] | None, dict[str, Any]]:
         if root is None:
             raise ConfigError("is empty; it needs a `processes:` mapping", self.file)
         top = self.mapping(root, "")
@@ -152,7 +156,7 @@ class _Parser:
         env_file = None
         if "env_file" in top:
             env_file = self.strings(top["env_file"][1], "env_file", "a file name")
-        settings: dict[str, float] = {}
+        settings: dict[str, Any] = {}
         if "log_max_size" in top:
             settings["log_max_size"] = self.size(top["log_max_size"][1], "log_max_size")
         if "sample_interval" in top:
@@ -323,7 +327,7 @@ class _Parser:
 
 def parse_yaml(
     text: str, file: str, project: Path, port_base: int = 5000
-) -> tuple[list[ProcessType], list[str] | None, dict[str, float]]:
+) -> tuple[list[ProcessType], list[str] | None, dict[str, Any]]:
     """Parse procman.yaml `text`: (types in file order, env_file entries or None if absent,
     top-level settings such as log_max_size and log_keep that were given).
 

@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from procman.errors import SpawnError
 from procman.shell import exec_script, plain_argv
@@ -49,6 +50,7 @@ def _which(name: str) -> str | None:
 _SETPRIV = _which("setpriv")
 _DEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
+_prctl: Any
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux

@@ -151,8 +151,8 @@ class Supervisor:
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
         new one that must be ready before the old one stops (see rollout.py)."""
-        formation = load_formation(self.project, self._pick_source(None))
-        self._install(formation, self.source)
+        source = self._pick_source(None)
+        self._install(load_formation(self.project, source), source)
         picked = self.select(target)
         self._save(running=True)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)

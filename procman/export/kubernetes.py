@@ -290,7 +290,10 @@ def _comments(lines: list[str]) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when present: faster
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: faster
+
+
+class _Dumper(_BaseDumper):
     def ignore_aliases(self, data: object) -> bool:
         return True  # a probe written out twice reads better than &id001 / *id001
 
