@@ -11,7 +11,7 @@ from typing import Any
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.policy import Scaler
-from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState, ProcessType
+from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
 
 NewInstance = Callable[[ProcessType, int], Instance]
 Background = Callable[[Coroutine[Any, Any, None]], None]
@@ -77,6 +77,10 @@ class Group:
             else:
                 self._background(self.drain_then_stop(inst))
         return touched
+
+    def scale_to(self, count: int) -> list[Instance]:
+        self.desired = count
+        return self.converge(everyone=False)
 
     def settled(self, inst: Instance) -> bool:
         """Done for start/scale: a wanted instance is up or gave up, a surplus one is down."""
@@ -159,3 +163,21 @@ class Group:
                 "last": scaler.last,
             },
         }
+
+
+def regroup(
+    groups: dict[str, Group], formation: Formation, new_group: Callable[[ProcessType], Group]
+) -> dict[str, Group]:
+    """The groups for a (re-read) formation, in its order: existing ones redefined, new
+    ones made, and those of types gone from the file retired (count 0) at the end."""
+    for ptype in formation.types:
+        group = groups.get(ptype.name)
+        if group is None:
+            groups[ptype.name] = new_group(ptype)
+        else:
+            group.redefine(ptype)
+    order = {name: pos for pos, name in enumerate(formation.names)}
+    for name, group in groups.items():
+        if name not in order:
+            group.defined, group.desired = False, 0
+    return dict(sorted(groups.items(), key=lambda item: order.get(item[0], len(order))))

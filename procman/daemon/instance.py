@@ -14,16 +14,37 @@ from typing import Any, Protocol
 from procman.errors import SpawnError
 from procman.model import InstanceId, InstanceState, ProcessType, RestartPolicy
 
-S = InstanceState
-
 ALLOWED: dict[InstanceState, frozenset[InstanceState]] = {
-    S.STOPPED: frozenset({S.STARTING, S.ERRORED}),
-    S.STARTING: frozenset({S.RUNNING, S.STARTING, S.STOPPING, S.BACKOFF, S.EXITED, S.ERRORED}),
-    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.BACKOFF, S.EXITED, S.ERRORED}),
-    S.BACKOFF: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
-    S.STOPPING: frozenset({S.STOPPED}),
-    S.EXITED: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
-    S.ERRORED: frozenset({S.STARTING, S.STOPPED, S.ERRORED}),
+    InstanceState.STOPPED: frozenset({InstanceState.STARTING, InstanceState.ERRORED}),
+    InstanceState.STARTING: frozenset(
+        {
+            InstanceState.RUNNING,
+            InstanceState.STARTING,
+            InstanceState.STOPPING,
+            InstanceState.BACKOFF,
+            InstanceState.EXITED,
+            InstanceState.ERRORED,
+        }
+    ),
+    InstanceState.RUNNING: frozenset(
+        {
+            InstanceState.STARTING,
+            InstanceState.STOPPING,
+            InstanceState.BACKOFF,
+            InstanceState.EXITED,
+            InstanceState.ERRORED,
+        }
+    ),
+    InstanceState.BACKOFF: frozenset(
+        {InstanceState.STARTING, InstanceState.STOPPED, InstanceState.ERRORED}
+    ),
+    InstanceState.STOPPING: frozenset({InstanceState.STOPPED}),
+    InstanceState.EXITED: frozenset(
+        {InstanceState.STARTING, InstanceState.STOPPED, InstanceState.ERRORED}
+    ),
+    InstanceState.ERRORED: frozenset(
+        {InstanceState.STARTING, InstanceState.STOPPED, InstanceState.ERRORED}
+    ),
 }
 
 BACKOFF_FIRST = 0.1
@@ -71,7 +92,7 @@ class Instance:
         self.ptype = ptype
         self.id = InstanceId(ptype.name, index)
         self.spawner, self.timers, self.clock, self.on_change = spawner, timers, clock, on_change
-        self.state = S.STOPPED
+        self.state = InstanceState.STOPPED
         self.pid: int | None = None
         self.started_at: float | None = None
         self.restarts = 0
@@ -105,10 +126,10 @@ class Instance:
 
     def start(self) -> None:
         """Bring the instance up; clears errored/exited and the crash count."""
-        if self.state == S.STOPPING:
+        if self.state == InstanceState.STOPPING:
             self._start_after_stop = True
             return
-        if self.state in (S.STARTING, S.RUNNING):
+        if self.state in (InstanceState.STARTING, InstanceState.RUNNING):
             return
         self._cancel_timer()
         self.crashes_in_row = 0
@@ -117,29 +138,35 @@ class Instance:
     def stop(self) -> None:
         """SIGTERM to the group now, SIGKILL after kill_timeout; no restart afterwards."""
         self._start_after_stop = False
-        if self.state == S.BACKOFF:
+        if self.state == InstanceState.BACKOFF:
             self._cancel_timer()
-            self._move(S.STOPPED)
-        elif self.state in (S.EXITED, S.ERRORED):
-            self._move(S.STOPPED)
-        elif self.state in (S.STARTING, S.RUNNING):
+            self._move(InstanceState.STOPPED)
+        elif self.state in (InstanceState.EXITED, InstanceState.ERRORED):
+            self._move(InstanceState.STOPPED)
+        elif self.state in (InstanceState.STARTING, InstanceState.RUNNING):
             self._terminate()
-            self._move(S.STOPPING)
+            self._move(InstanceState.STOPPING)
 
     def restart(self) -> None:
-        if self.state in (S.STARTING, S.RUNNING, S.STOPPING):
+        if self.state in (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.STOPPING):
             self.stop()
             self._start_after_stop = True
         else:
             self.start()
 
+    def memory_restart(self, reason: str) -> None:
+        """Past max_memory: a graceful restart, the reason kept for status."""
+        self.restart()
+        self.reason = reason
+        self.restarts += 1
+
     def mark_ready(self, pid: int) -> None:
-        if self.state == S.STARTING and self.pid == pid:
-            self._move(S.RUNNING)
+        if self.state == InstanceState.STARTING and self.pid == pid:
+            self._move(InstanceState.RUNNING)
 
     def not_ready(self, pid: int, reason: str) -> None:
         """Readiness failed: stop the process and count its exit as a crash."""
-        if self.state == S.STARTING and self.pid == pid:
+        if self.state == InstanceState.STARTING and self.pid == pid:
             self.reason = reason
             self._crash_on_exit = True
             self._terminate()
@@ -156,9 +183,9 @@ class Instance:
         self._cancel_timer()
         # Whatever the instance left in its process group goes with it: nothing unsupervised.
         self.spawner.kill_group(pid, signal.SIGKILL)
-        if self.state == S.STOPPING:
+        if self.state == InstanceState.STOPPING:
             self._crash_on_exit = False
-            self._move(S.STOPPED)
+            self._move(InstanceState.STOPPED)
             if self._start_after_stop:
                 self._start_after_stop = False
                 self.crashes_in_row = 0
@@ -172,7 +199,7 @@ class Instance:
         if not crash and (
             policy == RestartPolicy.NEVER or (policy == RestartPolicy.ON_FAILURE and code == 0)
         ):
-            self._move(S.EXITED if code == 0 else S.ERRORED)
+            self._move(InstanceState.EXITED if code == 0 else InstanceState.ERRORED)
             return
         if not crash and uptime >= self.ptype.min_uptime:
             self.crashes_in_row = 0
@@ -185,9 +212,9 @@ class Instance:
                 f"{self.reason}; gave up after {self.crashes_in_row} exits in a row "
                 f"within min_uptime ({self.ptype.min_uptime:g}s)"
             )
-            self._move(S.ERRORED)
+            self._move(InstanceState.ERRORED)
             return
-        self._move(S.BACKOFF)
+        self._move(InstanceState.BACKOFF)
         self._timer = self.timers.call_later(
             backoff_delay(self.crashes_in_row), self._restart_from_backoff
         )
@@ -196,7 +223,7 @@ class Instance:
 
     def _restart_from_backoff(self) -> None:
         self._timer = None
-        if self.state == S.BACKOFF:
+        if self.state == InstanceState.BACKOFF:
             self.restarts += 1
             self._spawn()
 
@@ -209,11 +236,11 @@ class Instance:
             self.pid = None
             self.reason = str(exc)
             self.exit_code = None
-            self._move(S.ERRORED)
+            self._move(InstanceState.ERRORED)
             return
         self.pid = pid
         self.started_at = self.clock()
-        self._move(S.STARTING)
+        self._move(InstanceState.STARTING)
 
     def _terminate(self) -> None:
         if self.pid is None:

@@ -78,6 +78,16 @@ class ScaleDecision:
     def line(self) -> str:
         return f"autoscale {self.type} {self.current} → {self.count}: {self.why}"
 
+    def event(self) -> dict[str, Any]:
+        """The `events` stream's word for it."""
+        return {
+            "event": "autoscale",
+            "type": self.type,
+            "from": self.current,
+            "to": self.count,
+            "reason": self.why,
+        }
+
 
 def memory_restarts(
     rows: Iterable[dict[str, Any]], limits: Mapping[str, int | None]

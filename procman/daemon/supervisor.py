@@ -16,9 +16,9 @@ from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec, resolve_counts
-from procman.daemon import policy, report, spawn
+from procman.daemon import policy, report, spawn, targets
 from procman.daemon.feed import EventBus
-from procman.daemon.group import Group
+from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
 from procman.daemon.listeners import HeldSockets, check_port_free
@@ -30,13 +30,12 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
+from procman.daemon.waiters import Waiters
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
-from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceId, InstanceState, ProcessType
+from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
-
-Done = Callable[[Instance], bool]
 
 
 class Supervisor:
@@ -83,7 +82,8 @@ class Supervisor:
             on_error=logs.system,
         )
         self._tasks: set[asyncio.Task[None]] = set()
-        self._waiters: list[tuple[list[Instance], Done, asyncio.Future[None]]] = []
+        self.waiters = Waiters(loop)
+        self.wait = self.waiters.wait
         self.restored = state.unclean()
 
     # -- the verbs ------------------------------------------------------------------------
@@ -210,27 +210,14 @@ class Supervisor:
         limits = {g.name: g.ptype.max_memory for g in self.groups.values()}
         by_id = {str(i.id): i for i in self.instances()}
         for breach in policy.memory_restarts(rows, limits):
-            inst = by_id[breach.id]
-            self.logs.system(f"{inst.id} {breach.reason}; restarting")
-            inst.restart()
-            inst.reason = breach.reason
-            inst.restarts += 1
+            self.logs.system(f"{breach.id} {breach.reason}; restarting")
+            by_id[breach.id].memory_restart(breach.reason)
         scalers = {g.name: g.scaler for g in self.groups.values() if g.scaler is not None}
         for decision in policy.scale_decisions(scalers, rows, self.desired(), self.loop.time()):
             self.logs.system(decision.line)
-            group = self.groups[decision.type]
-            group.desired = decision.count
-            group.converge(everyone=False)
+            self.groups[decision.type].scale_to(decision.count)
             self._save(running=True)
-            self.events.publish(
-                {
-                    "event": "autoscale",
-                    "type": decision.type,
-                    "from": decision.current,
-                    "to": decision.count,
-                    "reason": decision.why,
-                }
-            )
+            self.events.publish(decision.event())
         if self.events.wanted:
             self.events.publish({"event": "metrics", **payload})
         return payload
@@ -245,34 +232,10 @@ class Supervisor:
 
     def select(self, target: str | None) -> list[Instance]:
         """all / None, a type name, or an instance id like web.2."""
-        self._require_formation()
-        if target is None or target in ("", "all"):
-            return self.instances()
-        kind, name = self.parse_target(target)
-        if kind == "type":
-            return self.groups[name].instances() if name in self.groups else []
-        iid = InstanceId.parse(name)
-        inst = self.groups[iid.type].slots.get(iid.index)
-        if inst is None:
-            raise self._not_found(target)
-        return [inst]
+        return targets.select(self.groups, self._require_formation(), target)
 
     def parse_target(self, target: str) -> tuple[str, str]:
-        """("type", name) or ("instance", "web.2") of a type the formation has."""
-        formation = self._require_formation()
-        if formation.get(target) or target in self.groups:
-            return "type", target
-        try:
-            iid = InstanceId.parse(target)
-        except ValueError:
-            raise self._not_found(target) from None
-        if iid.type not in self.groups:
-            raise self._not_found(target)
-        return "instance", str(iid)
-
-    def _not_found(self, target: str) -> NotFound:
-        known = ", ".join(self.formation.names) if self.formation else "none"
-        return NotFound(f"no process type or instance {target!r} (types: {known})")
+        return targets.parse(self.groups, self._require_formation(), target)
 
     def _everyone(self) -> list[Instance]:
         """Every instance with or without a slot: a reload's replacements too."""
@@ -294,27 +257,15 @@ class Supervisor:
         self.formation, self.source = formation, source
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.timer.interval = formation.sample_interval
-        for ptype in formation.types:
-            group = self.groups.get(ptype.name)
-            if group is None:
-                self.groups[ptype.name] = Group(
-                    ptype,
-                    held=self.held,
-                    new_instance=self._new_instance,
-                    background=self._background,
-                )
-            else:
-                group.redefine(ptype)
-        order = {name: pos for pos, name in enumerate(formation.names)}
-        for name, group in self.groups.items():
-            if name not in order:  # gone from the file: its instances are retired
-                group.defined, group.desired = False, 0
-        self.groups = dict(
-            sorted(self.groups.items(), key=lambda item: order.get(item[0], len(order)))
-        )
+        self.groups = regroup(self.groups, formation, self._new_group)
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
+
+    def _new_group(self, ptype: ProcessType) -> Group:
+        return Group(
+            ptype, held=self.held, new_instance=self._new_instance, background=self._background
+        )
 
     def _forget_retired(self) -> None:
         """Types gone from the file whose last instance has been removed."""
@@ -347,30 +298,11 @@ class Supervisor:
         self.readiness.changed(inst, inst.state)
         if self.events.wanted:
             self.events.publish({"event": "state", "old": old.value, **report.row(inst).as_dict()})
-        if self._waiters:
-            self._check_waiters()
+        self.waiters.check()
 
     def _settled(self, inst: Instance) -> bool:
         group = self.groups.get(inst.id.type)
         return group.settled(inst) if group is not None else inst.state in DOWN
-
-    async def wait(self, insts: list[Instance], done: Done) -> None:
-        """Until done(i) holds for every instance (checked on each state change)."""
-        if all(done(i) for i in insts):
-            return
-        future: asyncio.Future[None] = self.loop.create_future()
-        entry = (insts, done, future)
-        self._waiters.append(entry)
-        try:
-            await future
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
-    def _check_waiters(self) -> None:
-        for insts, done, future in list(self._waiters):
-            if not future.done() and all(done(i) for i in insts):
-                future.set_result(None)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -397,17 +329,10 @@ class Supervisor:
 
     def _save(self, running: bool) -> None:
         formation = self.formation
-        counts = {
-            name: g.desired
-            for name, g in self.groups.items()
-            if g.desired or (formation and formation.get(name))
-        }
-        self.state.save(
-            self.source.to_dict() if self.source else None,
-            formation.names if formation else [],
-            counts,
-            running,
-        )
+        source = self.source.to_dict() if self.source else None
+        names = formation.names if formation else []
+        counts = {n: g.desired for n, g in self.groups.items() if g.desired or n in names}
+        self.state.save(source, names, counts, running)
 
 
 def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
