@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
+STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
 STATE_STYLE = {
     "running": "green",
@@ -88,7 +89,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return [
         row["id"],
         str(row["pid"] or "-"),
-        row["state"],
+        row["state"] + (STALE_MARK if row.get("stale") else ""),
         duration(row.get("uptime_s")),
         str(row.get("restarts", 0)),
         "-" if cpu is None else f"{cpu:.1f}%",
@@ -100,14 +101,26 @@ def _cells(row: dict[str, Any]) -> list[str]:
 # -- status ---------------------------------------------------------------------------------
 
 
-def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Why instances are down or were restarted, and what they say about themselves."""
+def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[str]:
+    """Why instances are down or were restarted, what they say about themselves, and which
+    run an older definition than the files."""
     notes = []
     for r in rows:
         if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
             notes.append(f"{r['id']}: {r['reason']}")
         if r.get("status_text"):
             notes.append(f"{r['id']}: {r['status_text']}")
+    stale = [r["id"] for r in rows if r.get("stale")]
+    if stale:
+        notes.append(
+            f"{STALE_MARK} {', '.join(stale)}: started before the formation was last read, "
+            'so running an older command or env; "procman restart" (or reload) runs the new one'
+        )
+    if changed:
+        notes.append(
+            f"{', '.join(changed)} changed since the daemon read it; "
+            '"procman restart" (or reload) runs what the files say now'
+        )
     return notes
 
 
@@ -168,16 +181,22 @@ def _total_cells(t: TypeTotals) -> list[str]:
     ]
 
 
-def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None = None) -> None:
+def status_table(
+    rows: list[dict[str, Any]],
+    types: list[dict[str, Any]] | None = None,
+    changed: list[str] | None = None,
+) -> None:
     """Instances grouped by type, each type closed by a total line."""
     if not rows:
         info("no instances")
+        for note in _notes(rows, changed):
+            info(note)
         return
     summaries = {t["name"]: t for t in types or []}
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows) + [
+    notes = _notes(rows, changed) + [
         f"{t['name']}: {t['autoscale']['last']}"
         for t in summaries.values()
         if t.get("autoscale") and t["autoscale"].get("last")
@@ -220,6 +239,8 @@ def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None 
 def outcome(result: dict[str, Any], verb: str) -> bool:
     """Print what a start/scale/restart did; True when every instance came up."""
     rows = result.get("status", [])
+    for note in result.get("notes", []):
+        info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
@@ -324,3 +345,122 @@ def formation(info_: dict[str, Any]) -> None:
                 " its queue before closing its listener"
             )
         )
+
+
+# -- ls -------------------------------------------------------------------------------------
+
+
+def daemons(found: list[dict[str, Any]]) -> None:
+    """`procman ls`: one line per daemon."""
+    if not found:
+        info("no daemons of yours run here")
+        return
+    lines = [["project", "pid", "uptime", "types (running/desired)", "cpu", "memory"]]
+    for d in found:
+        if d.get("error"):
+            lines.append([d.get("project") or d["socket"], "-", "-", d["error"], "-", "-"])
+            continue
+        types = ", ".join(f"{t['name']} {t['running']}/{t['desired']}" for t in d["types"])
+        cpu = d.get("cpu_percent")
+        lines.append(
+            [
+                d["project"],
+                str(d.get("pid") or "-"),
+                duration(d.get("uptime_s")),
+                types or "(no formation)",
+                "-" if cpu is None else f"{cpu:.1f}%",
+                size(d.get("memory_bytes")),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+# -- describe and env -----------------------------------------------------------------------
+
+
+def _describe_type(t: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [("defined in", t.get("defined_in") or "-"), ("cmd", t["cmd"]), ("cwd", t["cwd"])]
+    port = t.get("port")
+    if port:
+        pairs.append(("port", f"{port}" + (" (held sockets, fd 3)" if t.get("socket") else "")))
+    pairs.append(("ready", f"{t['ready']} (timeout {t['ready_timeout']:g}s)"))
+    pairs.append(
+        (
+            "restart",
+            f"{t['restart']}, kill_timeout {t['kill_timeout']:g}s, min_uptime "
+            f"{t['min_uptime']:g}s, max_restarts {t['max_restarts']}",
+        )
+    )
+    pairs.append(("max_memory", size(t["max_memory"]) if t.get("max_memory") else "none"))
+    scale = t.get("autoscale")
+    if scale:
+        mode = "manual count holds" if scale["manual"] else f"target {scale['target']}"
+        rule = f"{scale['min']}-{scale['max']} @{scale['cpu']:g}% cpu ({mode})"
+        pairs.append(("autoscale", rule + (f"; {scale['last']}" if scale.get("last") else "")))
+    else:
+        pairs.append(("autoscale", "none"))
+    if t.get("env_files"):
+        pairs.append(("env files", ", ".join(t["env_files"])))
+    pairs += [("log" if n == "log" else f"log ({n})", p) for n, p in t.get("logs", {}).items()]
+    return pairs
+
+
+def _describe_instance(i: dict[str, Any]) -> list[tuple[str, str]]:
+    import shlex
+
+    group = f" (process group {i['pgid']})" if i.get("pgid") is not None else ""
+    pairs = [
+        ("state", i["state"] + (" (runs an older definition)" if i.get("stale") else "")),
+        ("pid", f"{i['pid'] or '-'}{group}"),
+        ("uptime", duration(i.get("uptime_s"))),
+        ("restarts", str(i.get("restarts", 0))),
+    ]
+    last = i.get("last_exit")
+    if last:
+        code = "" if last.get("code") is None else f" (exit code {last['code']})"
+        pairs.append(("last exit", f"{last.get('reason') or '-'}{code}"))
+    ready = i["readiness"]
+    pairs.append(("readiness", f"{ready['check']}: {ready['state']}"))
+    if i.get("status_text"):
+        pairs.append(("status text", i["status_text"]))
+    if i.get("command"):
+        pairs.append(("command", shlex.join(i["command"])))
+        pairs.append(("cwd", i["cwd"]))
+    listener = i.get("listener")
+    if listener:
+        pairs.append(("listener", f"{listener['host']}:{listener['port']} on fd {listener['fd']}"))
+    cpu = i.get("cpu_percent")
+    pairs.append(
+        ("cpu, memory", f"{'-' if cpu is None else f'{cpu:.1f}%'}, {size(i.get('memory_bytes'))}")
+    )
+    return pairs
+
+
+def _pairs(pairs: list[tuple[str, str]], indent: str) -> None:
+    width = max((len(k) for k, _ in pairs), default=0)
+    for key, value in pairs:
+        info(f"{indent}{key.ljust(width)}  {value}")
+
+
+def description(result: dict[str, Any]) -> None:
+    """`procman describe`: the type, then each instance."""
+    t = result["type"]
+    info(f"{t['name']}: {t['desired']} wanted")
+    _pairs(_describe_type(t), "  ")
+    for inst in result["instances"]:
+        info(f"{inst['id']}:")
+        _pairs(_describe_instance(inst), "  ")
+        if inst.get("env"):
+            info(f"  environment ({len(inst['env'])} variables, secret-looking values masked):")
+            for key, value in inst["env"].items():
+                info(f"    {key}={value}")
+
+
+def environment(result: dict[str, Any]) -> None:
+    """`procman env ID`: NAME=value lines, as `env` prints them."""
+    for key, value in result["env"].items():
+        info(f"{key}={value}")
+    if result.get("masked") and any(v == "****" for v in result["env"].values()):
+        sys.stderr.write("(secret-looking values masked; --reveal shows them)\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ class Handlers:
     ) -> None:
         self.supervisor, self.hub, self.on_shutdown = supervisor, hub, on_shutdown
         self.closing = False
+        self.started = time.time()
         self.table: dict[str, Callable[..., Awaitable[Any]]] = {}
         for method, shape in protocol.METHODS.items():
             handler = getattr(self, method)
@@ -45,6 +47,8 @@ class Handlers:
             "pid": os.getpid(),
             "project": str(self.supervisor.project),
             "version": __version__,
+            "started": self.started,
+            "uptime_s": round(time.time() - self.started, 3),
             "dropped_log_lines": self.hub.dropped_lines,
         }
 
@@ -54,6 +58,7 @@ class Handlers:
         return {
             "instances": self.supervisor.status(target),
             "types": self.supervisor.summaries(),
+            "changed_files": self.supervisor.changed_files(),
         }
 
     async def start(
@@ -61,14 +66,20 @@ class Handlers:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        app: dict[str, Any] | None = None,
+        force: bool = False,
+        replace: bool = False,
     ) -> dict[str, Any]:
-        return await self.supervisor.start(source, counts, instances)
+        return await self.supervisor.start(source, counts, instances, app, force, replace)
+
+    async def delete(self, type: str) -> dict[str, Any]:
+        return await self.supervisor.delete(type)
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         return await self.supervisor.stop(target)
 
-    async def restart(self, target: str | None = None) -> dict[str, Any]:
-        return await self.supervisor.restart(target)
+    async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
+        return await self.supervisor.restart(target, update)
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         if parallel < 1:
@@ -140,6 +151,12 @@ class Handlers:
 
     async def formation(self) -> dict[str, Any]:
         return self.supervisor.formation_info()
+
+    async def describe(self, target: str) -> dict[str, Any]:
+        return self.supervisor.describe(target)
+
+    async def env(self, target: str, reveal: bool = False) -> dict[str, Any]:
+        return self.supervisor.env(target, reveal)
 
     async def metrics(self) -> dict[str, Any]:
         return self.supervisor.metrics()
