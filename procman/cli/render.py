@@ -407,9 +407,15 @@ def _describe_type(t: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _describe_instance(i: dict[str, Any]) -> list[tuple[str, str]]:
-    import shlex
+def _shell_words(argv: list[str]) -> str:
+    """argv as a shell would take it back (shlex.join without importing shlex)."""
+    plain = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-")
+    return " ".join(
+        a if a and set(a) <= plain else "'" + a.replace("'", "'\"'\"'") + "'" for a in argv
+    )
 
+
+def _describe_instance(i: dict[str, Any]) -> list[tuple[str, str]]:
     group = f" (process group {i['pgid']})" if i.get("pgid") is not None else ""
     pairs = [
         ("state", i["state"] + (" (runs an older definition)" if i.get("stale") else "")),
@@ -426,7 +432,7 @@ def _describe_instance(i: dict[str, Any]) -> list[tuple[str, str]]:
     if i.get("status_text"):
         pairs.append(("status text", i["status_text"]))
     if i.get("command"):
-        pairs.append(("command", shlex.join(i["command"])))
+        pairs.append(("command", _shell_words(i["command"])))
         pairs.append(("cwd", i["cwd"]))
     listener = i.get("listener")
     if listener:

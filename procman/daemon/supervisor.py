@@ -118,7 +118,8 @@ class Supervisor:
         self.restored = None
         affected = [i for g in list(self.groups.values()) for i in g.converge()]
         for inst in (i for n in plan.replaced for i in self.groups[n].instances() if i.live):
-            inst.restart()  # a replaced app: its processes run the old command
+            if inst.launched is None or inst.launched.stale:  # a replaced app's old command
+                inst.restart()
         self._forget_retired()
         self._save(running=True)
         for note in plan.notes:
@@ -295,11 +296,11 @@ class Supervisor:
     def _install(self, formation: Formation, source: Source) -> None:
         """Adopt a (re-read) formation: new spawns use the new definitions."""
         self.formation, self.source = formation, source
-        self.launcher.installed(formation.env, self._everyone())
         self.read = describe.stamps(formation)
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.timer.interval = formation.sample_interval
         self.groups = regroup(self.groups, formation, self._new_group)
+        self.launcher.installed(formation.env, self._everyone())  # who runs an old definition
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()

@@ -165,7 +165,8 @@ def test_ls_lists_every_daemon_and_cleans_a_stale_socket(
 
     # where no daemon runs, status points at ls
     res = three.run("status", expect=1)
-    assert "no daemon" in res.stderr and '2 other daemons of yours run: see "procman ls"' in res.stderr
+    assert "no daemon" in res.stderr
+    assert '2 other daemons of yours run: see "procman ls"' in res.stderr
 
 
 # -- restart re-reads the files ----------------------------------------------------------------
@@ -201,6 +202,14 @@ def test_restart_rereads_env_files_and_no_update_keeps(pm: Harness) -> None:
     pm.run("restart")
     assert pm.env_of("worker.1")["FROM_ENV_FILE"] == "two"
     assert not any(r["stale"] for r in pm.status())
+    # a changed definition in the file counts as much as a changed env file
+    pm.yaml(f"processes:\n  web:\n    cmd: {PRINTENV}\n    env: {{FROM_TYPE: b}}\n"
+            f"  worker:\n    cmd: {PRINTENV}\n")  # fmt: skip
+    pm.run("restart", "worker")
+    rows = pm.by_id()
+    assert rows["web.1"]["stale"] is True and rows["worker.1"]["stale"] is False
+    pm.run("reload", "web")
+    assert pm.env_of("web.1")["FROM_TYPE"] == "b" and not pm.by_id()["web.1"]["stale"]
 
 
 # -- describe ----------------------------------------------------------------------------------
