@@ -20,6 +20,7 @@ from typing import Any
 from procman.config.adhoc import AdHoc
 from procman.config.envfiles import display_path
 from procman.config.load import Source, find_file
+from procman.counts import CountSpec, cpu_count
 from procman.errors import Conflict, NotFound, UsageError
 from procman.model import Formation
 
@@ -29,6 +30,7 @@ class Plan:
     source: Source
     notes: list[str] = field(default_factory=list)  # what changed, for the user
     counts: dict[str, int] = field(default_factory=dict)  # the new app's count, if given
+    every: int | None = None  # -i for every type (not with an app: then it is the app's)
     replaced: list[str] = field(default_factory=list)  # types whose processes must restart
 
 
@@ -38,16 +40,29 @@ def plan_start(
     loaded: Formation | None,
     requested: dict[str, Any] | None,
     app: dict[str, Any] | None,
-    count: int | None,
+    instances: int | str | None = None,
     force: bool = False,
     replace_file: bool = False,
 ) -> Plan:
     """current: the source that runs (or that state.json restores); loaded: the formation
-    that runs, None in a fresh daemon; count: `-i`, for the app when one is given."""
+    that runs, None in a fresh daemon; instances: `-i`, for the app when one is given."""
+    count = None if instances is None else CountSpec.parse(str(instances)).apply(0, cpu_count())
     wanted = Source.from_dict(requested) if requested is not None else None
     current = _usable(current)
     if app is not None:
         return _add_app(current, loaded, wanted, app, count, force)
+    plan = _switch_file(project, current, loaded, wanted, replace_file)
+    plan.every = count
+    return plan
+
+
+def _switch_file(
+    project: Path,
+    current: Source | None,
+    loaded: Formation | None,
+    wanted: Source | None,
+    replace_file: bool,
+) -> Plan:
     if wanted is None:
         return Plan(current or Source())
     if loaded is None or current is None:
@@ -112,8 +127,8 @@ def _add_app(
     return plan
 
 
-def without_app(current: Source | None, loaded: Formation, name: str) -> Source:
-    """The source after `procman delete NAME`."""
+def without_app(current: Source | None, loaded: Formation, name: str) -> tuple[Source, Formation]:
+    """The source and the formation after `procman delete NAME` (nothing is re-read)."""
     if current is None or current.app(name) is None:
         if loaded.get(name) is None:
             known = ", ".join(a.name for a in current.apps) if current else ""
@@ -123,7 +138,9 @@ def without_app(current: Source | None, loaded: Formation, name: str) -> Source:
             f'"{name}" is a process type of {where}, not an ad-hoc app: remove it there and '
             f'run "procman reload", or "procman scale {name}=0"'
         )
-    return replace(current, apps=tuple(a for a in current.apps if a.name != name))
+    kept = tuple(t for t in loaded.types if t.name != name)
+    apps = tuple(a for a in current.apps if a.name != name)
+    return replace(current, apps=apps), replace(loaded, types=kept)
 
 
 def _usable(source: Source | None) -> Source | None:

@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from procman import __version__, protocol
+from procman.config.describe import describe_formation
+from procman.daemon import describe, report, targets
 from procman.daemon.logs import LogHub, Subscriber, split_lines
 from procman.daemon.server import Stream
 from procman.daemon.supervisor import Supervisor
-from procman.errors import ErrorCode, ProcmanError
+from procman.errors import ErrorCode, NotFound, ProcmanError
+from procman.model import Formation
 
 DEFAULT_LINES = 50
 MAX_LINES = 100_000
@@ -58,7 +61,9 @@ class Handlers:
         return {
             "instances": self.supervisor.status(target),
             "types": self.supervisor.summaries(),
-            "changed_files": self.supervisor.changed_files(),
+            "changed_files": describe.changed_since(
+                self.supervisor.formation, self.supervisor.read
+            ),
         }
 
     async def start(
@@ -150,13 +155,26 @@ class Handlers:
             self.supervisor.events.unsubscribe(feed)
 
     async def formation(self) -> dict[str, Any]:
-        return self.supervisor.formation_info()
+        return describe_formation(self._formation(), self.supervisor.desired())
 
     async def describe(self, target: str) -> dict[str, Any]:
-        return self.supervisor.describe(target)
+        """Reads only: what describe.py makes of the supervisor's groups and records."""
+        sup = self.supervisor
+        insts = sup.select(target)  # a type may have none: then target is the type's name
+        rows = report.sampled_rows(insts, sup.sampler)
+        group = sup.groups[insts[0].id.type if insts else target]
+        files = self.hub.files(group.name)
+        return describe.describe(group, insts, rows, self._formation(), sup.source, files)
 
     async def env(self, target: str, reveal: bool = False) -> dict[str, Any]:
-        return self.supervisor.env(target, reveal)
+        inst = targets.one(self.supervisor.groups, self._formation(), target)
+        return describe.environment(inst, reveal)
+
+    def _formation(self) -> Formation:
+        formation = self.supervisor.formation
+        if formation is None:
+            raise NotFound('no formation is loaded; run "procman start"')
+        return formation
 
     async def metrics(self) -> dict[str, Any]:
         return self.supervisor.metrics()

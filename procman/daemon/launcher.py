@@ -117,6 +117,11 @@ class Launcher:
     def kill_group(self, pid: int, sig: int) -> None:
         spawn.kill_group(pid, sig)
 
+    def kill_all(self) -> None:
+        """SIGKILL the group of every process we started that is still there."""
+        for pid in list(self.by_pid):
+            spawn.kill_group(pid, 9)
+
     def owner(self, pid: int) -> Instance | None:
         """The instance whose process is pid or an ancestor of pid."""
         inst = self.by_pid.get(pid)

@@ -9,20 +9,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
-from procman.config.load import Source, cpu_count, load_formation
-from procman.counts import CountSpec, resolve_counts, start_counts
-from procman.daemon import apps, describe, policy, report, spawn, targets
+from procman.config.load import Source, load_formation
+from procman.counts import resolve_counts, start_counts
+from procman.daemon import apps, describe, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, check_port_free
+from procman.daemon.listeners import HeldSockets, check_ports
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -34,7 +32,7 @@ from procman.daemon.sampling import SampleTimer
 from procman.daemon.waiters import Waiters
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
-from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceId, InstanceState, ProcessType
+from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
 
@@ -99,18 +97,16 @@ class Supervisor:
         force: bool = False,
         replace: bool = False,
     ) -> dict[str, Any]:
-        """Load (or re-read) the formation, add or replace an ad-hoc app (apps.py has the
-        rules), set counts, bring every instance up."""
+        """Load (or re-read) the formation, add an ad-hoc app (apps.py), bring it all up."""
         first = self.formation is None
-        every = None if instances is None else CountSpec.parse(str(instances)).apply(0, cpu_count())
         current = saved_source(self.restored) if first else self.source
         plan = apps.plan_start(
-            self.project, current, self.formation, source, app, every, force, replace
+            self.project, current, self.formation, source, app, instances, force, replace
         )
         formation = load_formation(self.project, plan.source)
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
         defaults = {t.name: t.instances for t in formation.types}
-        wanted = start_counts(defaults, keep, None if app else every, plan.counts, counts or {})
+        wanted = start_counts(defaults, keep, plan.every, plan.counts, counts or {})
         self._check_ports(formation, wanted)
         self._install(formation, plan.source)
         for name, count in wanted.items():
@@ -130,9 +126,8 @@ class Supervisor:
     async def delete(self, name: str) -> dict[str, Any]:
         """Stop and remove an ad-hoc app; the rest of the formation runs on."""
         formation = self._require_formation()
-        source = apps.without_app(self.source, formation, name)
-        kept = tuple(t for t in formation.types if t.name != name)
-        self._install(replace(formation, types=kept), source)
+        source, rest = apps.without_app(self.source, formation, name)
+        self._install(rest, source)
         gone = self.groups[name].converge() if name in self.groups else []
         self._save(running=True)
         self.logs.system(f"deleted {name}")
@@ -204,9 +199,7 @@ class Supervisor:
 
     def kill_all(self) -> None:
         """The impatient path (a second Ctrl-C): SIGKILL every group now."""
-        for inst in self._everyone():
-            if inst.pid is not None:
-                spawn.kill_group(inst.pid, 9)
+        self.launcher.kill_all()
 
     # -- what it reports ------------------------------------------------------------------
 
@@ -219,26 +212,6 @@ class Supervisor:
         if self.formation is None:
             return []
         return [self.groups[name].summary() for name in self.formation.names]
-
-    def describe(self, target: str) -> dict[str, Any]:
-        """A type or an instance, in full (describe.py)."""
-        kind, name = self.parse_target(target)
-        name = InstanceId.parse(name).type if kind == "instance" else name
-        insts, group = self.select(target), self.groups[name]
-        rows = report.sampled_rows(insts, self.sampler)
-        formation, files = self._require_formation(), self.logs.files(name)
-        return describe.describe(group, insts, rows, formation, self.source, files)
-
-    def env(self, target: str, reveal: bool) -> dict[str, Any]:
-        inst = targets.one(self.groups, self._require_formation(), target)
-        return describe.environment(inst, reveal)
-
-    def changed_files(self) -> list[str]:
-        """The formation's files that changed on disk since the daemon read them."""
-        return describe.changed_since(self.formation, self.read) if self.formation else []
-
-    def formation_info(self) -> dict[str, Any]:
-        return describe_formation(self._require_formation(), self.desired())
 
     def metrics(self) -> dict[str, Any]:
         rows = self.status() if self.formation else []
@@ -323,13 +296,13 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: a port type that has nothing up yet must find its port
-        free of other programs, or the kernel would let us share it with them silently."""
-        own = {i.pid for i in self.instances() if i.pid}
-        for ptype in formation.types:
-            group = self.groups.get(ptype.name)
-            if ptype.port and counts.get(ptype.name, 1) and not (group and group.occupied()):
-                check_port_free(ptype.port, self.held.host, own)
+        """Before anything changes (see listeners.check_ports)."""
+        idle = [
+            t
+            for t in formation.types
+            if not (t.name in self.groups and self.groups[t.name].occupied())
+        ]
+        check_ports(idle, counts, self.held.host, {i.pid for i in self.instances() if i.pid})
 
     # -- state changes --------------------------------------------------------------------
 
@@ -352,13 +325,9 @@ class Supervisor:
     # -- helpers --------------------------------------------------------------------------
 
     def _sampling_needed(self) -> bool:
-        if self.formation is None:
-            return False
-        return (
-            self.endpoint.wanted
-            or self.events.wanted
-            or any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
-        )
+        wanted = self.endpoint.wanted or self.events.wanted
+        policies = any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
+        return self.formation is not None and (wanted or policies)
 
     def _reread(self) -> None:
         """reload and restart: the formation and env files as they are now."""

@@ -127,7 +127,8 @@ def test_a_request_in_a_fresh_daemon_wins_and_keeps_restored_apps(tmp_path: Path
 def test_without_app(tmp_path: Path) -> None:
     current = Source(apps=(AdHoc("a", "x"), AdHoc("b", "y")))
     loaded = formation(tmp_path, tmp_path / "Procfile", ("web", None), ("a", None), ("b", None))
-    assert without_app(current, loaded, "a").apps == (AdHoc("b", "y"),)
+    source, rest = without_app(current, loaded, "a")
+    assert source.apps == (AdHoc("b", "y"),) and rest.names == ["web", "b"]
     with pytest.raises(NotFound, match=r'no ad-hoc app "zz" \(ad-hoc apps: a, b\)'):
         without_app(current, loaded, "zz")
     with pytest.raises(Conflict, match=r'"web" is a process type of Procfile, not an ad-hoc'):

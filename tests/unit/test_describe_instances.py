@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from procman.cli import render
+from procman.cli import render, views
 from procman.daemon.launcher import Launch
 from procman.model import ProcessType
 
@@ -48,7 +48,7 @@ def test_status_marks_stale_rows_and_changed_files(capsys: pytest.CaptureFixture
 
 
 def test_ls_table(capsys: pytest.CaptureFixture[str]) -> None:
-    render.daemons(
+    views.daemons(
         [
             {
                 "project": "/srv/shop",
@@ -73,7 +73,7 @@ def test_ls_table(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert out[1].split() == ["/srv/shop", "42", "1h01m", "web", "2/3", "1.5%", "3.0", "MB"]
     assert out[2].startswith("/run/x.sock") and "did not answer" in out[2]
-    render.daemons([])
+    views.daemons([])
     assert capsys.readouterr().out == "no daemons of yours run here\n"
 
 
@@ -111,7 +111,7 @@ def test_describe_and_env_print(capsys: pytest.CaptureFixture[str]) -> None:
         "listener": {"host": "0.0.0.0", "port": 8000, "fd": 3},
         "env": {"DB_PASSWORD": "****", "PORT": "8000"},
     }
-    render.description({"type": t, "instances": [inst]})
+    views.description({"type": t, "instances": [inst]})
     out = capsys.readouterr().out
     for fragment in (
         "defined in  procman.yaml:2",
@@ -124,6 +124,6 @@ def test_describe_and_env_print(capsys: pytest.CaptureFixture[str]) -> None:
         "    DB_PASSWORD=****",
     ):
         assert fragment in out, fragment
-    render.environment({"env": {"A": "1", "KEY": "****"}, "masked": True})
+    views.environment({"env": {"A": "1", "KEY": "****"}, "masked": True})
     captured = capsys.readouterr()
     assert captured.out == "A=1\nKEY=****\n" and "--reveal" in captured.err

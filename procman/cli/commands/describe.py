@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from procman.cli import render
+from procman.cli import render, views
 from procman.cli.options import Project, project_options
 
 
@@ -17,4 +17,4 @@ def describe(project: Project, target: str, as_json: bool) -> None:
     restarts and last exit, readiness, held listener, limits and log files of an instance
     (web.2) or of every instance of a type."""
     result = project.client.call("describe", {"target": target})
-    render.print_json(result) if as_json else render.description(result)
+    render.print_json(result) if as_json else views.description(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from procman.cli import render
+from procman.cli import render, views
 from procman.cli.options import Project, project_options
 
 
@@ -17,4 +17,4 @@ def env(project: Project, target: str, reveal: bool, as_json: bool) -> None:
     """The environment of an instance's current (or last) process, NAME=value a line. Values
     of names that look secret (KEY, SECRET, TOKEN, PASSWORD, ...) are masked unless --reveal."""
     result = project.client.call("env", {"target": target, "reveal": reveal})
-    render.print_json(result["env"]) if as_json else render.environment(result)
+    render.print_json(result["env"]) if as_json else views.environment(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from procman.cli import daemons, render
+from procman.cli import daemons, render, views
 
 
 @click.command()
@@ -15,4 +15,4 @@ def ls(as_json: bool) -> None:
     puts its socket elsewhere is not listed. Sockets of daemons that are gone are removed."""
     live, _ = daemons.sockets()
     found = [daemons.summary(path) for path in live]
-    render.print_json(found) if as_json else render.daemons(found)
+    render.print_json(found) if as_json else views.daemons(found)
