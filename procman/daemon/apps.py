@@ -6,7 +6,8 @@ supervisor loads and applies what these return.
   with force; a type of the file is never replaced by an app).
 * `start [FILE]` while a formation runs: the same file (re)starts it, a formation of apps
   only gets the file's types beside them, another file is refused unless replace (the
-  apps stay: they leave by `delete`).
+  apps stay: they leave by `delete`). No file named (`start -e x.env`): the env files or
+  base port change for what runs.
 * With nothing loaded (a fresh daemon), the request wins; a daemon that ended uncleanly
   hands over its source (file and apps) through state.json first.
 """
@@ -67,6 +68,9 @@ def _switch_file(
         return Plan(current or Source())
     if loaded is None or current is None:
         return Plan(replace(wanted, apps=current.apps if current else ()))
+    if wanted.procfile is None:  # no file named: env files or a base port for what runs
+        settings = {k: getattr(wanted, k) for k in ("env_files", "no_env_file", "port_base")}
+        return Plan(replace(current, **settings))
     path = find_file(project, wanted)
     shown = display_path(path, project)
     if current.no_file:

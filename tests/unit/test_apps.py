@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,8 +97,9 @@ def test_another_file_is_refused_unless_replace(tmp_path: Path) -> None:
     other.write_text("")
     current = Source(apps=(AdHoc("bg", "x"),))
     loaded = formation(tmp_path, tmp_path / "procman.yaml", ("web", None), ("bg", None))
-    same = plan_start(tmp_path, current, loaded, Source().to_dict(), None, None)
-    assert same.source == current and same.notes == []
+    named = Source(procfile=str(tmp_path / "procman.yaml")).to_dict()
+    same = plan_start(tmp_path, current, loaded, named, None, None)
+    assert same.source == replace(current, procfile=named["procfile"]) and same.notes == []
     wanted = Source(procfile=str(other)).to_dict()
     with pytest.raises(Conflict) as info:
         plan_start(tmp_path, current, loaded, wanted, None, None)
@@ -108,12 +110,23 @@ def test_another_file_is_refused_unless_replace(tmp_path: Path) -> None:
     assert plan.notes == ["other.yaml replaces procman.yaml", "ad-hoc apps kept: bg"]
 
 
+def test_env_files_alone_change_what_runs(tmp_path: Path) -> None:
+    current = Source(procfile="/p/other.yaml", apps=(AdHoc("bg", "x"),))
+    loaded = formation(tmp_path, Path("/p/other.yaml"), ("web", None))
+    plan = plan_start(tmp_path, current, loaded, Source(env_files=("b.env",)).to_dict(), None)
+    assert plan.source == replace(current, env_files=("b.env",))
+    apps_only = Source(no_file=True, apps=(AdHoc("bg", "x"),))
+    plan = plan_start(tmp_path, apps_only, loaded, Source(no_env_file=True).to_dict(), None)
+    assert plan.source == replace(apps_only, no_env_file=True)
+
+
 def test_a_file_joins_a_formation_of_apps(tmp_path: Path) -> None:
-    (tmp_path / "Procfile").write_text("")
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("")
     current = Source(no_file=True, apps=(AdHoc("api", "x"),))
     loaded = formation(tmp_path, None, ("api", None))
-    plan = plan_start(tmp_path, current, loaded, Source().to_dict(), None, None)
-    assert plan.source == Source(apps=current.apps)
+    plan = plan_start(tmp_path, current, loaded, Source(procfile=str(procfile)).to_dict(), None)
+    assert plan.source == Source(procfile=str(procfile), apps=current.apps)
     assert plan.notes == ["Procfile joins the apps (api)"]
 
 
