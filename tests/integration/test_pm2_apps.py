@@ -36,7 +36,7 @@ def test_two_adhoc_apps_side_by_side_then_delete(pm: Harness) -> None:
     pm.run("start", PRINTENV, "--name", "api", "-i", "2")
     api = pids(pm)
     assert list(api) == ["api.1", "api.2"]
-    out = pm.run("start", f"{PY} {PROGRAMS / 'ignore_term.py'}", "--name", "bg").stdout
+    out = pm.run("start", "sleep 1000", "--name", "bg").stdout
     assert "bg.1" in out
     rows = pm.by_id()
     assert set(rows) == {"api.1", "api.2", "bg.1"}
