@@ -19,7 +19,7 @@ from typing import Any
 
 from procman import paths
 from procman.cli.client import Client
-from procman.errors import ProcmanError
+from procman.errors import DaemonUnavailable, ProcmanError
 
 LIVE, STALE, BUSY, GONE = "live", "stale", "busy", "gone"
 
@@ -88,6 +88,8 @@ def summary(sock_path: str) -> dict[str, Any]:
     try:
         ping = client.call("ping")
         status = client.call("status")
+    except DaemonUnavailable:  # refused with its lock held: starting up, or stuck
+        return {"socket": sock_path, "project": None, "error": "does not answer"}
     except ProcmanError as exc:
         return {"socket": sock_path, "project": None, "error": exc.message}
     rows = status.get("instances", [])
@@ -107,6 +109,12 @@ def summary(sock_path: str) -> dict[str, Any]:
         "cpu_percent": round(sum(cpus), 1) if cpus else None,
         "memory_bytes": sum(mems) if mems else None,
     }
+
+
+def every(directory: str | None = None) -> list[dict[str, Any]]:
+    """A summary of each daemon that answers in the socket directory, by project path."""
+    found = [summary(path) for path in sockets(directory)[0]]
+    return sorted(found, key=lambda d: (d.get("project") or "", d["socket"]))
 
 
 def others_hint(own_socket: str) -> str:

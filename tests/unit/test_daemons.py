@@ -79,3 +79,16 @@ def test_a_socket_without_a_lock_file_is_stale(sock_dir: Path) -> None:
 
 def test_a_missing_directory_lists_nothing(tmp_path: Path) -> None:
     assert daemons.sockets(str(tmp_path / "none")) == ([], [])
+
+
+def test_a_busy_socket_is_listed_as_not_answering(sock_dir: Path) -> None:
+    busy = sock_dir / "c.sock"
+    dead(busy)
+    lock = os.open(sock_dir / "c.sock.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        assert daemons.every(str(sock_dir)) == [
+            {"socket": str(busy), "project": None, "error": "does not answer"}
+        ]
+    finally:
+        os.close(lock)

@@ -13,6 +13,5 @@ def ls(as_json: bool) -> None:
     """Every daemon of yours on this machine: project, types (running/desired), uptime, cpu
     and memory. Daemons are found in the default socket directory; one whose PROCMAN_SOCKET
     puts its socket elsewhere is not listed. Sockets of daemons that are gone are removed."""
-    live, _ = daemons.sockets()
-    found = [daemons.summary(path) for path in live]
+    found = daemons.every()
     render.print_json(found) if as_json else views.daemons(found)
