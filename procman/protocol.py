@@ -26,6 +26,7 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "source": ((dict, type(None)), False),
         "counts": ((dict,), False),
         "instances": ((str, int, type(None)), False),
+        "types": ((list, type(None)), False),
     },
     "stop": {"target": ((str, type(None)), False)},
     "restart": {"target": ((str, type(None)), False)},

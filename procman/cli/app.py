@@ -27,6 +27,7 @@ COMMANDS = {
     "reload": "reload:reload",
     "restart": "simple:restart",
     "scale": "scale:scale",
+    "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
     "status": "status:status",

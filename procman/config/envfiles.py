@@ -77,8 +77,9 @@ def instance_env(
     env["PYTHONUNBUFFERED"] = "1"
     env.update(formation.env)
     env.update(ptype.env)
-    if ptype.port is not None:
-        env["PORT"] = str(ptype.port)
+    port = ptype.port_of(index)
+    if port is not None:
+        env["PORT"] = str(port)
     ident = f"{ptype.name}.{index + 1}"
     env["PROCMAN_NAME"] = ptype.name
     env["PROCMAN_INSTANCE"] = str(index)

@@ -7,15 +7,25 @@ the functions that read such files.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from procman.config.envfiles import display_path, read_env_files
-from procman.config.procfile import FOREMAN_FILE, foreman_counts, mentions_port, parse_procfile
+from procman.config.procfile import (
+    DEFAULT_BASE,
+    FOREMAN_FILE,
+    foreman_counts,
+    foreman_ports,
+    mentions_port,
+    parse_procfile,
+    port_base,
+)
 from procman.counts import cpu_count
 from procman.errors import ConfigError, ErrorCode
 from procman.model import NAME_RE, Formation, ProcessType, ReadyCheck
+from procman.order import RELEASE
 
 __all__ = ["Source", "apply_counts", "cpu_count", "find_file", "load_formation"]
 
@@ -38,11 +48,17 @@ class Source:
     port: int | None = None  # ad-hoc only: the daemon binds it (socket=True); ignored for files
     env_files: tuple[str, ...] | None = None  # None = .env or the yaml's env_file
     no_env_file: bool = False
-    port_base: int = 5000
+    port_base: int | None = None  # -p: the Procfile's base port; None = Foreman's fallbacks
+    share: tuple[str, ...] = ()  # --share: Procfile types whose instances share one port
 
     def __post_init__(self) -> None:
         if self.env_files is not None and not isinstance(self.env_files, tuple):
             object.__setattr__(self, "env_files", tuple(self.env_files))
+        if not isinstance(self.share, tuple):
+            object.__setattr__(self, "share", tuple(self.share))
+        for name in self.share:
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+                raise ConfigError(f"--share: {name!r} is not a process type name")
         if self.procfile is not None and self.command is not None:
             raise ConfigError("give a formation file or a command to run, not both")
         if not NAME_RE.fullmatch(self.name):
@@ -51,13 +67,14 @@ class Source:
             )
         if self.port is not None and not _is_port(self.port):
             raise ConfigError(f"port {self.port} is not a port (1-65535)")
-        if not _is_port(self.port_base):
+        if self.port_base is not None and not _is_port(self.port_base):
             raise ConfigError(f"port base {self.port_base} is not a port (1-65535)")
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         if self.env_files is not None:
             data["env_files"] = list(self.env_files)
+        data["share"] = list(self.share)
         return data
 
     @classmethod
@@ -71,7 +88,8 @@ class Source:
             "port": (int, type(None)),
             "env_files": (list, tuple, type(None)),
             "no_env_file": (bool,),
-            "port_base": (int,),
+            "port_base": (int, type(None)),
+            "share": (list, tuple),
         }
         for key, value in data.items():
             if key not in shapes:
@@ -79,9 +97,10 @@ class Source:
             # bool is an int subclass, and `port: true` is a bug, not port 1.
             if not isinstance(value, shapes[key]) or (key.startswith("port") and value is True):
                 raise ConfigError(f"source.{key}: {value!r} has the wrong type")
-        files = data.get("env_files")
-        if files is not None and not all(isinstance(item, str) for item in files):
-            raise ConfigError(f"source.env_files: {files!r} is not a list of strings")
+        for key in ("env_files", "share"):
+            items = data.get(key)
+            if items is not None and not all(isinstance(item, str) for item in items):
+                raise ConfigError(f"source.{key}: {items!r} is not a list of strings")
         return cls(**data)
 
 
@@ -102,9 +121,11 @@ def _adhoc(source: Source) -> ProcessType:
     cmd = (source.command or "").strip()
     if not cmd:
         raise ConfigError("the command to run is empty")
+    if source.share:
+        raise ConfigError("--share is for Procfile types; an ad-hoc command shares --port")
     port = source.port
     if port is None and mentions_port(cmd):
-        port = source.port_base
+        port = source.port_base or DEFAULT_BASE
     return ProcessType(
         name=source.name,
         cmd=cmd,
@@ -114,9 +135,14 @@ def _adhoc(source: Source) -> ProcessType:
     )
 
 
-def load_formation(project: Path, source: Source) -> Formation:
-    """Read everything `source` points at, relative to the project directory."""
+def load_formation(
+    project: Path, source: Source, environ: Mapping[str, str] | None = None
+) -> Formation:
+    """Read everything `source` points at, relative to the project directory. `environ` is
+    procman's own environment (default os.environ): its $PORT may set a Procfile's base."""
     project = project.absolute()
+    environ = os.environ if environ is None else environ
+    procfile = False
     yaml_env_files: list[str] | None = None
     settings: dict[str, Any] = {}
     path: Path | None = None
@@ -138,9 +164,15 @@ def load_formation(project: Path, source: Source) -> Formation:
         if path.suffix.lower() in YAML_SUFFIXES:
             from procman.config.yamlfile import parse_yaml  # pulls in yaml: only for yaml files
 
-            types, yaml_env_files, settings = parse_yaml(text, shown, project, source.port_base)
+            if source.share:
+                raise ConfigError(
+                    f"--share is for Procfile types; in {shown}, a type's `port:` is already "
+                    "shared by its instances"
+                )
+            types, yaml_env_files, settings = parse_yaml(text, shown, project)
         else:
-            types = parse_procfile(text, shown, source.port_base)
+            procfile = True
+            types = parse_procfile(text, shown, port_base=None)
             # Foreman keeps counts beside the Procfile: `.foreman`, `formation: web=2,...`
             counts = foreman_counts(path.parent / FOREMAN_FILE, [t.name for t in types])
             types = [replace(t, instances=counts.get(t.name, t.instances)) for t in types]
@@ -157,11 +189,15 @@ def load_formation(project: Path, source: Source) -> Formation:
         # is_file, not exists: `python -m venv .env` makes a directory of that name.
         names = [".env"] if (project / ".env").is_file() else []
     env_files = tuple(Path(os.path.normpath(project / os.path.expanduser(n))) for n in names)
+    env = read_env_files(env_files, project)
+    if procfile:
+        base = port_base(source.port_base, env, environ)
+        types = foreman_ports(types, base, source.share, display_path(path or project, project))
     return Formation(
         root=project,
         types=tuple(types),
         source=path,
-        env=read_env_files(env_files, project),
+        env=env,
         env_files=env_files,
         **settings,
     )
@@ -172,7 +208,8 @@ def apply_counts(
     default_instances: int | None = None,
     counts: dict[str, int] | None = None,
 ) -> Formation:
-    """`-i N` sets every type not named in `counts`; `counts` (TYPE=N) set their types."""
+    """`-i N` sets every type not named in `counts` (but release, which runs once);
+    `counts` (TYPE=N) set their types."""
     counts = counts or {}
     unknown = [name for name in counts if formation.get(name) is None]
     if unknown:
@@ -184,6 +221,38 @@ def apply_counts(
             raise ConfigError(f"{name}: {count!r} is not a count (an integer >= 0)")
     types = []
     for ptype in formation.types:
-        count = counts.get(ptype.name, default_instances)
+        every = None if ptype.name == RELEASE else default_instances  # release runs once
+        count = counts.get(ptype.name, every)
         types.append(ptype if count is None else replace(ptype, instances=count))
     return replace(formation, types=tuple(types))
+
+
+def resolve_start(
+    project: Path, source: Source, words: list[str], environ: Mapping[str, str] | None = None
+) -> tuple[Formation, Source, list[str] | None]:
+    """`procman start WORD ...`: (formation, source, the types to start, None for all).
+
+    A word that names a type of the formation is a type (Foreman's `start PROCESS`); only a
+    single word that names none, or that comes with no formation file at all, is an ad-hoc
+    command instead (`procman start htop`)."""
+    if not words:
+        return load_formation(project, source, environ), source, None
+    adhoc = replace(source, command=words[0], procfile=None)
+    alone = len(words) == 1
+    try:
+        formation = load_formation(project, source, environ)
+    except ConfigError:
+        no_file = source.procfile is None and not any(
+            (project / name).is_file() for name in CANDIDATES
+        )
+        if alone and no_file:
+            return load_formation(project, adhoc, environ), adhoc, None
+        raise
+    unknown = [word for word in words if formation.get(word) is None]
+    if not unknown:
+        return formation, source, list(dict.fromkeys(words))
+    if alone:
+        return load_formation(project, adhoc, environ), adhoc, None
+    error = ConfigError(f'no process type "{unknown[0]}" (types: {", ".join(formation.names)})')
+    error.code = ErrorCode.NOT_FOUND
+    raise error

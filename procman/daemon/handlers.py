@@ -61,8 +61,11 @@ class Handlers:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        types: list[str] | None = None,
     ) -> dict[str, Any]:
-        return await self.supervisor.start(source, counts, instances)
+        if types is not None and not all(isinstance(t, str) for t in types):
+            raise ProcmanError("types must be a list of type names", ErrorCode.BAD_PARAMS)
+        return await self.supervisor.start(source, counts, instances, types)
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         return await self.supervisor.stop(target)

@@ -102,6 +102,13 @@ class LogHub:
             if fd in self._pipes and not self._readable_now(fd):
                 self._close_pipe(fd)
 
+    def catch_up(self, label: str) -> None:
+        """Read what the pipes of instance `label` hold now: an exited instance's last
+        lines may still be in its pipe when its exit is reaped."""
+        for fd, pipe in list(self._pipes.items()):
+            while pipe.label == label and fd in self._pipes and self._readable_now(fd):
+                self._on_readable(fd)
+
     @staticmethod
     def _readable_now(fd: int) -> bool:
         import select

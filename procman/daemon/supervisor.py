@@ -14,14 +14,14 @@ from typing import Any
 
 from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
-from procman.config.load import Source, cpu_count, load_formation
-from procman.counts import CountSpec, resolve_counts
-from procman.daemon import policy, report, spawn, targets
+from procman.config.load import Source, load_formation, resolve_start
+from procman.counts import resolve_counts
+from procman.daemon import phases, policy, report, spawn, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, check_port_free
+from procman.daemon.listeners import HeldSockets, check_ports
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -34,6 +34,7 @@ from procman.daemon.waiters import Waiters
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
+from procman.order import RELEASE
 
 log = logging.getLogger("procman.supervisor")
 
@@ -93,29 +94,30 @@ class Supervisor:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        types: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Load (or re-read) the formation, set counts, bring every instance up."""
+        """Load (or re-read) the formation, set counts, bring the instances up in start
+        order (phases.py): every type's, or only `types` (the others stay as they are)."""
         first = self.formation is None
-        src = self._pick_source(source)
-        formation = load_formation(self.project, src)
-        # file counts, then what this daemon (or the one before it) had, then -i, then TYPE=N
-        wanted = {t.name: t.instances for t in formation.types}
+        words = [str(w) for w in types or []]
+        formation, src, only = resolve_start(
+            self.project, self._pick_source(source), words, self.base_env
+        )
+        if only is not None:
+            only = list(dict.fromkeys([*only, *(counts or {})]))
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
-        wanted.update({n: c for n, c in keep.items() if n in wanted and isinstance(c, int)})
-        if instances is not None:
-            every = CountSpec.parse(str(instances)).apply(0, cpu_count())
-            wanted = dict.fromkeys(wanted, every)
-        wanted.update(resolve_counts(counts or {}, wanted, formation.names))
-        self._check_ports(formation, wanted)
+        wanted = phases.wanted_counts(formation, keep, instances, counts or {}, only)
+        self._check_ports(formation, {n: wanted[n] for n in only or wanted})
         self._install(formation, src)
         for name, count in wanted.items():
             self.groups[name].desired = count
         self.restored = None
-        affected = [i for g in list(self.groups.values()) for i in g.converge()]
+        retired = [i for g in list(self.groups.values()) if not g.defined for i in g.converge()]
         self._forget_retired()
         self._save(running=True)
-        await self.wait(affected, self._settled)
-        return report.outcome(affected, self.instances())
+        touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait)
+        await self.wait(retired, self._settled)
+        return report.outcome(retired + touched, self.instances(), skipped, self._output)
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
@@ -134,13 +136,17 @@ class Supervisor:
         return report.outcome(wanted, self.instances())
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
+        """Stop in the reverse start order: what waits for a type stops before it."""
         picked = self.select(target)
-        await asyncio.gather(*(g.stop(picked_of(g, picked)) for g in self.groups.values()))
-        await self.wait(picked, lambda i: i.state in DOWN)
+        await phases.stop_in_waves(
+            self.groups, self.formation, picked, lambda g, insts: g.stop(insts), self.wait
+        )
         return {"status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None) -> dict[str, Any]:
         picked = self.select(target)
+        if target in (None, "", "all"):  # the release phase is never restarted
+            picked = [i for i in picked if i.id.type != RELEASE]
         self._check_ports(self._require_formation(), {})
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
@@ -152,9 +158,17 @@ class Supervisor:
         """Re-read the formation and env files, then replace each picked slot's process by a
         new one that must be ready before the old one stops (see rollout.py)."""
         source = self._pick_source(None)
-        self._install(load_formation(self.project, source), source)
-        picked = self.select(target)
+        formation = load_formation(self.project, source, self.base_env)
+        self._install(formation, source)
+        picked = [i for i in self.select(target) if i.id.type != RELEASE]
         self._save(running=True)
+        release = self.groups.get(RELEASE)
+        if target in (None, "", "all") and release is not None and release.desired:
+            # Heroku's release phase: once, first; a failure replaces nothing
+            bad = await phases.run_once(release, self.wait)
+            if bad is not None:
+                return report.outcome([bad], self.instances(), output=self._output)
+        picked = phases.start_order(formation, picked)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -170,10 +184,14 @@ class Supervisor:
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
-        everyone = self._everyone()
-        for inst in everyone:
+        replacements = [i for i in self._everyone() if i.replacement]
+        for inst in replacements:
             inst.stop()
-        await self.wait(everyone, lambda i: not i.live and i.state != InstanceState.BACKOFF)
+        await phases.stop_in_waves(
+            self.groups, self.formation, self.instances(), phases.stop_now, self.wait,
+            lambda i: not i.live and i.state != InstanceState.BACKOFF,
+        )  # fmt: skip
+        await self.wait(replacements, lambda i: not i.live)
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
@@ -248,6 +266,11 @@ class Supervisor:
             on_change=self._changed,
         )  # fmt: skip
 
+    def _output(self, inst: Instance) -> list[str]:
+        """The last lines an instance printed (read to the end of its pipe first)."""
+        self.logs.catch_up(str(inst.id))
+        return [text for _, _, text in self.logs.tail(report.OUTPUT_LINES, label=str(inst.id))]
+
     def _env_for(self, inst: Instance) -> dict[str, str]:
         formation = self._require_formation()
         return instance_env(self.base_env, formation, inst.ptype, inst.index)
@@ -278,13 +301,12 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: a port type that has nothing up yet must find its port
-        free of other programs, or the kernel would let us share it with them silently."""
+        """Before anything changes: see listeners.check_ports."""
         own = {i.pid for i in self.instances() if i.pid}
         for ptype in formation.types:
             group = self.groups.get(ptype.name)
-            if ptype.port and counts.get(ptype.name, 1) and not (group and group.occupied()):
-                check_port_free(ptype.port, self.held.host, own)
+            occupied = group is not None and group.occupied()
+            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, occupied)
 
     # -- state changes --------------------------------------------------------------------
 
@@ -333,7 +355,3 @@ class Supervisor:
         names = formation.names if formation else []
         counts = {n: g.desired for n, g in self.groups.items() if g.desired or n in names}
         self.state.save(source, names, counts, running)
-
-
-def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
-    return [i for i in picked if i.id.type == group.name]

@@ -10,14 +10,24 @@ import click
 
 from procman.cli import render
 from procman.cli.client import ensure_daemon
-from procman.cli.options import Project, count_param, project_options, source_params
+from procman.cli.options import (
+    Project,
+    count_param,
+    counts_options,
+    is_formation_file,
+    parse_counts,
+    project_options,
+    share_option,
+    source_params,
+)
 from procman.errors import ProcmanError, RemoteError, UsageError
+from procman.names import NAME_RE
 
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("args", nargs=-1, metavar="[TARGET] [TYPE=N ...]")
+@click.argument("args", nargs=-1, metavar="[TARGET|TYPE ...] [TYPE=N ...]")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type without TYPE=N.")
 @click.option("--name", default="web", show_default=True, help="Type name for an ad-hoc command.")
 @click.option(
@@ -29,6 +39,8 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@counts_options
+@share_option
 @project_options
 def start(
     project: Project,
@@ -39,6 +51,8 @@ def start(
     env_files: str | None,
     no_env_file: bool,
     foreground: bool,
+    formation: tuple[str, ...],
+    share: tuple[str, ...],
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
@@ -48,23 +62,29 @@ def start(
     \b
       procman start                     the project's procman.yaml or Procfile
       procman start -i max              one instance of every type per CPU
-      procman start web=4 worker=2      set counts per type
+      procman start web=4 worker=2      set counts per type (also -m web=4,worker=2)
+      procman start worker              only the worker type; the others stay as they are
+      procman start --share web -i 4    web's 4 instances share one port (fd 3)
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
     """
-    from procman.counts import parse_assignment
-
-    counts = dict(parse_assignment(a) for a in args if ASSIGNMENT.match(a))
-    targets = [a for a in args if not ASSIGNMENT.match(a)]
+    counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
+    rest = [a for a in args if not ASSIGNMENT.match(a)]
+    files = [a for a in rest if is_formation_file(a)]
+    types = [a for a in rest if a not in files and NAME_RE.match(a)]  # the daemon knows types
+    targets = files + [a for a in rest if a not in files and a not in types]
     if len(targets) > 1:
         raise UsageError(f"one TARGET at most, got {len(targets)}: {' '.join(targets)}")
+    if types and targets and not files:
+        raise UsageError(f"a command runs alone; start it without the type names {types}")
     params = {
         "source": source_params(
-            project, targets[0] if targets else None, name, port, env_files, no_env_file
+            project, targets[0] if targets else None, name, port, env_files, no_env_file, share
         ),
-        "counts": {k: str(v) for k, v in counts.items()},
-        "instances": count_param(instances),
+        "counts": counts,
+        "instances": count_param(instances or every),
+        "types": types or None,
     }
     if foreground:
         sys.exit(_foreground(project, params))
