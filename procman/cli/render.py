@@ -223,6 +223,8 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+        for line in failure.get("output") or []:  # a failed release phase's last words
+            info(f"  {failure['id']} | {line}")
     return bool(result.get("ok", True))
 
 

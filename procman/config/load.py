@@ -247,6 +247,13 @@ def resolve_start(
         )
         if alone and no_file:
             return load_formation(project, adhoc, environ), adhoc, None
+        if no_file:
+            error = ConfigError(
+                f"no process types {' '.join(words)!r}: there is no Procfile or procman.yaml "
+                f'in {project}; a command and its arguments go in quotes: "{" ".join(words)}"'
+            )
+            error.code = ErrorCode.NOT_FOUND
+            raise error from None
         raise
     unknown = [word for word in words if formation.get(word) is None]
     if not unknown:
