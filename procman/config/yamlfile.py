@@ -298,14 +298,13 @@ class _Parser:
                     )
         cycle = order.find_cycle(order.dependencies(types))
         if cycle:
+            # release's implicit edges never close a cycle (see order.dependencies)
             first = cycle[0]
-            explicit = [t for t in types if t.name == first][0].after
-            how = " -> ".join(cycle)
-            note = "" if cycle[1] in explicit else " (every type waits for release)"
             raise self.error(
                 after_node(first),
                 f"processes.{first}.after",
-                f"start order has a cycle: {how}{note}; remove one of these `after:` entries",
+                f"start order has a cycle: {' -> '.join(cycle)}; remove one of these `after:` "
+                "entries",
             )
 
     def instances(self, node: Node, path: str, key: Key) -> int:

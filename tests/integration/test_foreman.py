@@ -205,3 +205,14 @@ def test_export_uses_the_running_counts(pm: Harness, tmp_path: Path) -> None:
     assert "web=1,worker=2" in (tmp_path / "running" / ".foreman").read_text()
     pm.run("export", "procfile", str(tmp_path / "m"), "-m", "web=4")
     assert "web=4,worker=2" in (tmp_path / "m" / ".foreman").read_text()
+
+
+def test_check_json_on_a_peer_fixture(pm: Harness) -> None:
+    """`procman check --json` on Foreman's spec/resources Procfile: its types, commands,
+    env and Foreman's ports (tests/unit/test_peer_fixtures.py reads all 74 cases)."""
+    case = Path(__file__).resolve().parents[1] / "fixtures" / "foreman" / "spec_resources_procfile"
+    expected = json.loads((case / "expected.json").read_text())
+    info = json.loads(pm.run("check", "--json", "-d", str(case)).stdout)
+    assert [{"name": t["name"], "cmd": t["cmd"]} for t in info["types"]] == expected["types"]
+    assert [t["ports"] for t in info["types"]] == [[5000], [5100], [5200], [5300], [5400]]
+    assert info["env"] == expected["env"]
