@@ -109,9 +109,22 @@ def start_order(formation: Formation, insts: Iterable[Instance]) -> list[Instanc
     return sorted(insts, key=lambda inst: rank.get(inst.id.type, -1))
 
 
-async def run_once(group: Group, wait: Wait) -> Instance | None:
-    """Run a one-shot type (the release phase of a reload) to its end; the instance that
-    failed, or None when every instance exited 0."""
+def restartable(insts: list[Instance], target: str | None) -> list[Instance]:
+    """What `restart` (or a reload's rollout, target None) picks: the release phase only
+    when it is named."""
+    if target == order.RELEASE:
+        return insts
+    return [i for i in insts if i.id.type != order.RELEASE]
+
+
+async def release_first(
+    groups: Mapping[str, Group], target: str | None, wait: Wait
+) -> Instance | None:
+    """`reload all` (or `reload release`) runs the release phase first, to its end; the
+    instance that failed, or None."""
+    group = groups.get(order.RELEASE)
+    if target not in (None, "", "all", order.RELEASE) or group is None or not group.desired:
+        return None
     batch = group.converge()
     await wait(batch, lambda i: done_starting(group, i))
     bad = [i for i in batch if i.index < group.desired and i.state != InstanceState.EXITED]

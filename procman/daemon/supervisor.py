@@ -34,7 +34,6 @@ from procman.daemon.waiters import Waiters
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
-from procman.order import RELEASE
 
 log = logging.getLogger("procman.supervisor")
 
@@ -99,11 +98,9 @@ class Supervisor:
         """Load (or re-read) the formation, set counts, bring the instances up in start
         order (phases.py): every type's, or only `types` (the others stay as they are)."""
         first = self.formation is None
-        words = [str(w) for w in types or []]
-        formation, src, only = resolve_start(
-            self.project, self._pick_source(source), words, self.base_env
-        )
-        if only is not None:
+        src = self._pick_source(source)
+        formation, src, only = resolve_start(self.project, src, types or [], self.base_env)
+        if only is not None:  # TYPE=N names a type to start too
             only = list(dict.fromkeys([*only, *(counts or {})]))
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
         wanted = phases.wanted_counts(formation, keep, instances, counts or {}, only)
@@ -117,7 +114,7 @@ class Supervisor:
         self._save(running=True)
         touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait)
         await self.wait(retired, self._settled)
-        return report.outcome(retired + touched, self.instances(), skipped, self._output)
+        return report.outcome(retired + touched, self.instances(), skipped, self.logs.last_lines)
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
@@ -144,10 +141,8 @@ class Supervisor:
         return {"status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None) -> dict[str, Any]:
-        picked = self.select(target)
-        if target in (None, "", "all"):  # the release phase is never restarted
-            picked = [i for i in picked if i.id.type != RELEASE]
-        self._check_ports(self._require_formation(), {})
+        picked = phases.restartable(self.select(target), target)
+        self._check_ports(self._require_formation(), self.desired())
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
@@ -160,15 +155,11 @@ class Supervisor:
         source = self._pick_source(None)
         formation = load_formation(self.project, source, self.base_env)
         self._install(formation, source)
-        picked = [i for i in self.select(target) if i.id.type != RELEASE]
+        picked = phases.start_order(formation, phases.restartable(self.select(target), None))
         self._save(running=True)
-        release = self.groups.get(RELEASE)
-        if target in (None, "", "all") and release is not None and release.desired:
-            # Heroku's release phase: once, first; a failure replaces nothing
-            bad = await phases.run_once(release, self.wait)
-            if bad is not None:
-                return report.outcome([bad], self.instances(), output=self._output)
-        picked = phases.start_order(formation, picked)
+        bad = await phases.release_first(self.groups, target, self.wait)
+        if bad is not None:  # Heroku's release phase failed: nothing is replaced
+            return report.outcome([bad], self.instances(), output=self.logs.last_lines)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -265,11 +256,6 @@ class Supervisor:
             ptype, index, spawner=self.spawner, timers=self.loop, clock=self.clock,
             on_change=self._changed,
         )  # fmt: skip
-
-    def _output(self, inst: Instance) -> list[str]:
-        """The last lines an instance printed (read to the end of its pipe first)."""
-        self.logs.catch_up(str(inst.id))
-        return [text for _, _, text in self.logs.tail(report.OUTPUT_LINES, label=str(inst.id))]
 
     def _env_for(self, inst: Instance) -> dict[str, str]:
         formation = self._require_formation()
