@@ -112,7 +112,7 @@ def start_order(formation: Formation, insts: Iterable[Instance]) -> list[Instanc
 def restartable(insts: list[Instance], target: str | None) -> list[Instance]:
     """What `restart` (or a reload's rollout, target None) picks: the release phase only
     when it is named."""
-    if target == order.RELEASE:
+    if target is not None and target.partition(".")[0] == order.RELEASE:  # release, release.1
         return insts
     return [i for i in insts if i.id.type != order.RELEASE]
 
