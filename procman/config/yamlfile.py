@@ -1,16 +1,13 @@
 """procman.yaml -> process types, read from the YAML node tree.
 
 We compose nodes instead of loading Python objects so that every error can say where it is:
-`procman.yaml:12: processes.web.port: 70000 is not a port (1-65535)`. Scalars are still typed by
-YAML's own resolver (so `instances: "3"` is a string, not an int, and `true` is never a number).
-Merge keys (`<<: *base`) work as in any YAML loader; a key given twice in one mapping is an error
-rather than YAML's silent "last one wins".
+`procman.yaml:12: processes.web.port: 70000 is not a port (1-65535)`; yamlnodes.py reads the
+typed values. Which keys exist and how each is checked is one table, config/keys.py, which
+the JSON Schema (config/schema.py) is built from as well.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
 from collections.abc import Callable
@@ -18,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from procman import order
 from procman.config.keys import AUTOSCALE_KEYS, TOP_KEYS, TYPE_KEYS, Key, names
+from procman.config.yamlnodes import NULL_TAG, NodeReader, Pairs, line_of, shown
 from procman.counts import cpu_count
 from procman.errors import ConfigError
 from procman.model import NAME_RE, Autoscale, ProcessType, ReadyCheck, RestartPolicy
@@ -31,112 +28,12 @@ from procman.signames import parse_signal
 
 # libyaml's composer is several times faster; the pure-Python one gives identical nodes and marks.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_NULL_TAG = "tag:yaml.org,2002:null"
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
 _SIZE_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
-Pairs = dict[str, tuple[Node, Node]]
 
-
-def _line(node: Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _shown(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if node.tag == _NULL_TAG:
-        return "an empty value"
-    style = getattr(node, "style", None)
-    return node.value if not style else repr(node.value)  # libyaml says '' for plain
-
-
-class _Parser:
-    def __init__(self, file: str, project: Path) -> None:
-        self.file, self.project = file, project
-        self.constructor = SafeConstructor()
-
-    def error(self, node: Node, path: str, message: str) -> ConfigError:
-        return ConfigError(message, self.file, _line(node), path or None)
-
-    def mapping(self, node: Node, path: str) -> Pairs:
-        """Keys to (key node, value node), in file order, merge keys applied, duplicates refused."""
-        if not isinstance(node, MappingNode):
-            raise self.error(node, path, f"expected a mapping, got {_shown(node)}")
-        pairs: Pairs = {}
-        explicit: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-                for source in sources:
-                    for key, pair in self.mapping(source, path).items():
-                        pairs.setdefault(key, pair)  # explicit keys and earlier merges win
-                continue
-            if not isinstance(key_node, ScalarNode):
-                raise self.error(key_node, path, f"keys must be strings, not {_shown(key_node)}")
-            key = key_node.value
-            if key in explicit:
-                where = f"{path}.{key}" if path else key
-                raise self.error(key_node, where, f"duplicate key (first on line {explicit[key]})")
-            explicit[key] = _line(key_node)
-            pairs[key] = (key_node, value_node)
-        return pairs
-
-    def check_keys(self, pairs: Pairs, valid: tuple[str, ...], path: str) -> None:
-        for key, (key_node, _value) in pairs.items():
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f'did you mean "{close[0]}"? ' if close else ""
-                raise self.error(
-                    key_node,
-                    f"{path}.{key}" if path else key,
-                    f"unknown key; {hint}valid keys: {', '.join(valid)}",
-                )
-
-    def value(self, node: Node, path: str, what: str) -> object:
-        if not isinstance(node, ScalarNode) or node.tag == _NULL_TAG:
-            raise self.error(node, path, f"expected {what}, got {_shown(node)}")
-        try:
-            return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError):
-            raise self.error(node, path, f"{_shown(node)} is not {what}") from None
-
-    def string(self, node: Node, path: str, what: str = "a string") -> str:
-        value = self.value(node, path, what)
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(node, path, f"{_shown(node)} is not {what}")
-        return value
-
-    def whole(self, node: Node, path: str, low: int, high: int | None, what: str) -> int:
-        value = self.value(node, path, what)
-        # bool is an int subclass; `port: true` must not mean port 1.
-        if type(value) is not int or value < low or (high is not None and value > high):
-            raise self.error(node, path, f"{_shown(node)} is not {what}")
-        return value
-
-    def number(self, node: Node, path: str, ok: Callable[[float], bool], what: str) -> float:
-        value = self.value(node, path, what)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise self.error(node, path, f"{_shown(node)} is not {what}")
-        if not math.isfinite(value) or not ok(value):
-            raise self.error(node, path, f"{_shown(node)} is not {what}")
-        return float(value)
-
-    def flag(self, node: Node, path: str) -> bool:
-        value = self.value(node, path, "true or false")
-        if type(value) is not bool:
-            raise self.error(node, path, f"{_shown(node)} is not true or false")
-        return value
-
-    def strings(self, node: Node, path: str, what: str) -> list[str]:
-        if isinstance(node, SequenceNode):
-            return [self.string(item, f"{path}[{i}]", what) for i, item in enumerate(node.value)]
-        return [self.string(node, path, f"{what} or a list of them")]
-
-    # -- one parser per kind of config/keys.py -----------------------------------------
+class _Parser(NodeReader):
+    """procman.yaml's keys (config/keys.py), one parser per kind."""
 
     def parse(self, key: Key, node: Node, path: str) -> Any:
         return getattr(self, key.kind)(node, path, key)
@@ -199,7 +96,7 @@ class _Parser:
     def signal(self, node: Node, path: str, key: Key) -> int:
         value = self.value(node, path, key.what())
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise self.error(node, path, f"{_shown(node)} is not {key.what()}")
+            raise self.error(node, path, f"{shown(node)} is not {key.what()}")
         try:
             return int(parse_signal(value))
         except ValueError as exc:
@@ -247,7 +144,7 @@ class _Parser:
                     other, line = port_owner[ptype.port]
                     message = f"{ptype.port} is already the port of {other} (line {line})"
                     raise self.error(port_node, f"{where}.port", message)
-                port_owner[ptype.port] = (name, _line(port_node))
+                port_owner[ptype.port] = (name, line_of(port_node))
             types.append(ptype)
         return types
 
@@ -275,7 +172,7 @@ class _Parser:
                 message = "the release phase runs once, to completion: it is never restarted"
                 raise self.error(node_of["restart"], f"{path}.restart", message)
             values["restart"] = RestartPolicy.NEVER
-        return ProcessType(name=name, line=_line(key_node), **values), node_of.get("port")
+        return ProcessType(name=name, line=line_of(key_node), **values), node_of.get("port")
 
     def check_order(self, types: list[ProcessType], procs_node: Node) -> None:
         """`after:` names types of the file, and the start order has no cycle."""
@@ -313,7 +210,7 @@ class _Parser:
         if value == "max":
             return cpu_count()
         if type(value) is not int or value < 0:
-            raise self.error(node, path, f"{_shown(node)} is not {what}")
+            raise self.error(node, path, f"{shown(node)} is not {what}")
         return value
 
     def env(self, node: Node, path: str, key: Key) -> dict[str, str]:
@@ -323,9 +220,9 @@ class _Parser:
             if not name or "=" in name or "\0" in name:
                 raise self.error(key_node, where, "not a valid environment variable name")
             if not isinstance(value_node, ScalarNode):
-                raise self.error(value_node, where, f"expected a value, got {_shown(value_node)}")
+                raise self.error(value_node, where, f"expected a value, got {shown(value_node)}")
             # The text as written, so `1.10` stays "1.10" and `yes` stays "yes"; null is "".
-            text = "" if value_node.tag == _NULL_TAG else value_node.value
+            text = "" if value_node.tag == NULL_TAG else value_node.value
             if "\0" in text:
                 raise self.error(value_node, where, "a NUL character cannot go in the environment")
             env[name] = text
@@ -347,12 +244,12 @@ class _Parser:
         else:
             match = _SIZE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
             if match is None:
-                raise self.error(node, path, f"{_shown(node)} is not {what}")
+                raise self.error(node, path, f"{shown(node)} is not {what}")
             # float is exact enough: 1.5G and friends are binary fractions times 1024**k
             number, power = float(match[1]), _SIZE_POWERS[(match[2] or "").upper()]
         size = int(value) if type(value) is int else int(number * 1024**power)
         if size < 1:
-            raise self.error(node, path, f"{_shown(node)} is not {what} (at least 1 byte)")
+            raise self.error(node, path, f"{shown(node)} is not {what} (at least 1 byte)")
         return size
 
     def ready(self, node: Node, path: str, key: Key) -> ReadyCheck:
