@@ -65,12 +65,13 @@ def check_port_free(port: int, host: str, own_pids: set[int]) -> None:
 
 
 def check_ports(
-    ptype: ProcessType, count: int, host: str, own_pids: set[int], occupied: bool
+    ptype: ProcessType, count: int, host: str, own_pids: set[int], ours: Callable[[int], bool]
 ) -> None:
     """Before a start or scale: `count` instances of ptype must have ports (Foreman's
     port + index stays under 65536), and a type that binds its port (a held socket, or
     `ready: port/http`) and has nothing of ours up on it must find the ports free of other
-    programs, or the kernel would let us share them silently."""
+    programs, or the kernel would let us share them silently. `ours(index)`: something of
+    ours is up on that instance's port already (its workers may hold it too)."""
     if not count or ptype.port is None:
         return
     last = ptype.port_of(count - 1) or 0
@@ -79,10 +80,11 @@ def check_ports(
             f"{ptype.name}: {count} instances from port {ptype.port} would pass port 65535; "
             "pass a lower --port"
         )
-    if occupied or not (ptype.socket or ptype.ready.kind in ("port", "http")):
+    if not (ptype.socket or ptype.ready.kind in ("port", "http")):
         return
     for index in range(count if ptype.instance_ports else 1):
-        check_port_free(ptype.port_of(index) or 0, host, own_pids)
+        if not ours(index):
+            check_port_free(ptype.port_of(index) or 0, host, own_pids)
 
 
 def process_name(pid: int | None) -> str:

@@ -291,8 +291,8 @@ class Supervisor:
         own = {i.pid for i in self.instances() if i.pid}
         for ptype in formation.types:
             group = self.groups.get(ptype.name)
-            occupied = group is not None and group.occupied()
-            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, occupied)
+            ours = group.occupied if group is not None else (lambda index: False)
+            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, ours)
 
     # -- state changes --------------------------------------------------------------------
 

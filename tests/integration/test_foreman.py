@@ -4,6 +4,7 @@ instance, --share, `start TYPE`, Heroku's release phase, `after:` order and stop
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -216,3 +217,17 @@ def test_check_json_on_a_peer_fixture(pm: Harness) -> None:
     assert [{"name": t["name"], "cmd": t["cmd"]} for t in info["types"]] == expected["types"]
     assert [t["ports"] for t in info["types"]] == [[5000], [5100], [5200], [5300], [5400]]
     assert info["env"] == expected["env"]
+
+
+def test_scale_refuses_a_foreman_port_another_program_holds(pm: Harness) -> None:
+    pm.procfile(f"web: {WEB}\n")
+    base = free_base()
+    pm.run("start", "-p", str(base))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", base + 1))
+        other.listen(1)
+        res = pm.run("scale", "web=2", expect=1)
+        assert f"port {base + 1} is in use" in res.stderr
+    assert sorted(pm.by_id()) == ["web.1"]
+    pm.run("scale", "web=2")  # freed: web.2 gets base + 1
+    assert pm.by_id()["web.2"]["port"] == base + 1
