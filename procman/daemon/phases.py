@@ -47,10 +47,11 @@ def wanted_counts(
     return wanted
 
 
-def done_starting(group: Group, inst: Instance) -> bool:
-    """What a start waits for: a one-shot instance has run to its end; the rest, as the
-    group says (up or gave up; a surplus one down)."""
-    if group.ptype.one_shot and group.defined and inst.index < group.desired:
+def done_starting(group: Group, inst: Instance, awaited: bool = True) -> bool:
+    """What a start waits for: a one-shot instance that others wait for (or the release
+    phase) has run to its end; the rest, as the group says (up or gave up; a surplus one
+    down). A `restart: never` server nobody waits for is done once it is up."""
+    if awaited and group.ptype.one_shot and group.defined and inst.index < group.desired:
         return inst.state in DOWN
     return group.settled(inst)
 
@@ -73,9 +74,12 @@ async def start_in_waves(
     """Converge the types (all of them, or `only`) wave by wave. Returns the instances
     touched and one failure entry per type left out because a dependency failed."""
     deps = order.dependencies(formation.types)
+    waves = order.waves(deps, only)
+    started = {n for wave in waves for n in wave}
+    awaited = {d for n in started for d in deps[n]} | {order.RELEASE}
     touched: list[Instance] = []
     blocked: dict[str, str] = {}  # type -> the dependency that failed
-    for wave in order.waves(deps, only):
+    for wave in waves:
         batch: list[Instance] = []
         for name in wave:
             failed = [d for d in deps[name] if d in blocked]
@@ -84,9 +88,9 @@ async def start_in_waves(
                 continue
             batch += groups[name].converge()
         touched += batch
-        await wait(batch, lambda i: done_starting(groups[i.id.type], i))
+        await wait(batch, lambda i: done_starting(groups[i.id.type], i, i.id.type in awaited))
         for name in wave:
-            if name not in blocked and not satisfied(groups[name]):
+            if name in awaited and name not in blocked and not satisfied(groups[name]):
                 blocked[name] = name
     skipped = [
         {

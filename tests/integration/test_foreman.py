@@ -159,10 +159,12 @@ def test_after_orders_start_and_stop_reverses_it(pm: Harness) -> None:
         "    restart: never\n    after: [db]\n"
         f"  db:\n    cmd: {WORKER}\n"
         "    env: {MARKER: marker}\n"
+        f"  idle:\n    cmd: {WORKER}\n    restart: never\n"  # a server nobody waits for
     )
     info = json.loads(pm.run("check", "--json").stdout)
-    assert info["start_order"] == [["db"], ["seed"], ["web"]]
+    assert info["start_order"] == [["db", "idle"], ["seed"], ["web"]]
     pm.run("start")
+    assert pm.by_id()["idle.1"]["state"] == "running"  # start did not wait for it to exit
     lines = _system_lines(pm)
     order = [_first(lines, f"{i} started") for i in ("db.1", "seed.1", "web.1")]
     assert order == sorted(order) and _first(lines, "seed.1 exited") < order[2]
