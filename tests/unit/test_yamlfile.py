@@ -368,11 +368,11 @@ def test_after_stop_signal_and_release(tmp_path: Path) -> None:
         ),
         (
             "  a:\n    cmd: x\n    stop_signal: NOPE\n",
-            "procman.yaml:4: processes.a.stop_signal: 'NOPE' is not a signal; use a name like",
+            "procman.yaml:4: processes.a.stop_signal: 'NOPE' is not a signal; valid: HUP INT",
         ),
         (
             "  a:\n    cmd: x\n    stop_signal: 999\n",
-            "procman.yaml:4: processes.a.stop_signal: 999 is not a signal number",
+            "procman.yaml:4: processes.a.stop_signal: '999' is not a signal; valid:",
         ),
         (
             "  a:\n    cmd: x\n    stop_signal: true\n",
