@@ -257,9 +257,22 @@ def resolve_start(
     """`procman start TYPE ...`: the formation and the types to start (None: all of them).
     Every word must name a type: Foreman's `start PROCESS`. (Whether one word is a type or
     an ad-hoc command is settled before, in daemon/apps.py.)"""
-    formation = load_formation(project, source, environ)
     if not words:
-        return formation, None
+        return load_formation(project, source, environ), None
+    try:
+        formation = load_formation(project, source, environ)
+    except ConfigError:
+        no_file = source.procfile is None and not any(
+            (project / name).is_file() for name in CANDIDATES
+        )
+        if no_file:
+            error = ConfigError(
+                f"no process types {' '.join(words)!r}: there is no Procfile or procman.yaml "
+                f'in {project}; a command and its arguments go in quotes: "{" ".join(words)}"'
+            )
+            error.code = ErrorCode.NOT_FOUND
+            raise error from None
+        raise
     unknown = [word for word in words if formation.get(word) is None]
     if unknown:
         error = ConfigError(
