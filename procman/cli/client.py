@@ -70,12 +70,18 @@ class Client:
         sock.settimeout(timeout)
         try:
             sock.sendall(protocol.request(self._next_id, method, params))
-            buffer = b""
+            # Replies have no size cap (MAX_LINE bounds requests): 1,000 status rows are
+            # ~400 KB. The chunks of a long line are joined once, when its newline comes.
+            parts: list[bytes] = []
             while True:
-                end = buffer.find(b"\n")
+                chunk = sock.recv(1 << 18)
+                if not chunk:
+                    return
+                start, end = 0, chunk.find(b"\n")
                 while end >= 0:
-                    reply = protocol.decode_reply(buffer[:end])
-                    buffer = buffer[end + 1 :]
+                    parts.append(chunk[start:end])
+                    line, parts, start = b"".join(parts), [], end + 1
+                    reply = protocol.decode_reply(line)
                     if "error" in reply:
                         err = reply["error"] or {}
                         raise RemoteError(
@@ -84,11 +90,9 @@ class Client:
                             err.get("data"),
                         )
                     yield reply.get("result")
-                    end = buffer.find(b"\n")
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    return
-                buffer += chunk
+                    end = chunk.find(b"\n", start)
+                if start < len(chunk):
+                    parts.append(chunk[start:])
         except ConnectionResetError:
             return
         except TimeoutError:

@@ -32,6 +32,7 @@ class Group:
         self.defined = True  # False once a re-read formation no longer has this type
         self.slots: dict[int, Instance] = {}
         self.scaler: Scaler | None = Scaler(ptype.autoscale) if ptype.autoscale else None
+        self._steer_due = False
 
     @property
     def name(self) -> str:
@@ -129,8 +130,28 @@ class Group:
             return inst is not None and inst.live
         return self.held.holds(self.name) or any(i.live for i in self.slots.values())
 
-    def steer(self) -> None:
-        self.held.steer(self.ptype.port, self.slots.values())
+    def steer(self, now: bool = False) -> None:
+        """Aim the port's listeners at the slots whose instance is running. Batched: the
+        changes of one turn of the event loop (a start of 1,000 flips 1,000 slots) make one
+        steer at its end, not one each; `now` for a caller that cannot wait for it. A
+        listener leaving the group re-aims it at once by itself (steering.PortGroup)."""
+        if now:
+            self._steer_due = False
+            self.held.steer(self.ptype.port, self.slots.values())
+            return
+        if self._steer_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a unit test's direct call): at once
+            self.steer(now=True)
+            return
+        self._steer_due = True
+        loop.call_soon(self._steer_if_due)
+
+    def _steer_if_due(self) -> None:
+        if self._steer_due:
+            self.steer(now=True)
 
     async def drain_then_stop(self, inst: Instance) -> None:
         """Stop an instance without resetting connections queued on its listener: steer new

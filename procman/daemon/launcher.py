@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from procman.daemon import spawn
+from procman.daemon import limits, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.logs import LogHub
@@ -91,8 +91,10 @@ class Launcher:
                 ptype.name,
             )
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
-            raise SpawnError(f"cannot start {inst.id}: {exc}") from None
+            why = limits.too_many_files(exc) or exc
+            raise SpawnError(f"cannot start {inst.id}: {why}") from None
         pid = popen.pid
+        limits.restore_child(pid)
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
         self.by_pid[pid] = inst
         if listener is not None:

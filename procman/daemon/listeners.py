@@ -14,8 +14,9 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from procman.daemon import limits
 from procman.daemon.steering import PortGroup, queued
-from procman.errors import ConfigError, PortInUse
+from procman.errors import ConfigError, ErrorCode, PortInUse, ProcmanError
 from procman.model import InstanceId, InstanceState, ProcessType
 
 BACKLOG = 1024
@@ -24,7 +25,12 @@ DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queu
 
 def bind_listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        short = limits.too_many_files(exc)
+        why = short or exc
+        raise ProcmanError(f"cannot listen on {host}:{port}: {why}", ErrorCode.SPAWN) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -34,6 +40,10 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(port_in_use_message(port, host)) from None
+        short = limits.too_many_files(exc)
+        if short:
+            message = f"cannot listen on {host}:{port}: {short}"
+            raise ProcmanError(message, ErrorCode.SPAWN) from None
         raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
@@ -137,7 +147,7 @@ class HeldSockets:
         port = sock.getsockname()[1]
         group = self.groups.get(port)
         if group is not None:
-            group.remove(sock)
+            group.remove(sock)  # which re-aims the group's program
             if not group.members:
                 del self.groups[port]
         sock.close()
@@ -171,6 +181,7 @@ class HeldSockets:
             return
         inst.draining = True
         steer()
+        await asyncio.sleep(0)  # a steer asked for now runs first (Group.steer batches them)
         group = self.groups.get(sock.getsockname()[1])
         if group is None or not group.attached:
             return  # nothing else serves: the queue waits for the next instance

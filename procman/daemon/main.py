@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from procman import paths
+from procman.daemon import limits
 from procman.daemon.handlers import Handlers
 from procman.daemon.logs import LogHub, Sink
 from procman.daemon.notify import NotifySocket
@@ -108,6 +109,9 @@ async def _serve(
     loop.set_exception_handler(_log_stray)
     _become_subreaper()
     _tune_malloc()
+    old_soft, soft = limits.raise_soft()  # 1,000 instances need 1,000+ fds (limits.py)
+    if soft != old_soft:
+        log.info("open files limit raised from %d to %d (the hard limit)", old_soft, soft)
     reaper = Reaper()
     loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)

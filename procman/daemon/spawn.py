@@ -28,6 +28,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from procman.daemon import limits
 from procman.errors import SpawnError
 from procman.shell import exec_script, plain_argv
 
@@ -120,7 +121,8 @@ def spawn_process(
         )
     except OSError as exc:
         os.close(read_fd)
-        raise SpawnError(f"cannot start {cmd!r} in {cwd}: {exc.strerror or exc}") from None
+        why = limits.too_many_files(exc) or exc.strerror or exc
+        raise SpawnError(f"cannot start {cmd!r} in {cwd}: {why}") from None
     except subprocess.SubprocessError as exc:
         os.close(read_fd)
         raise SpawnError(f"cannot start {cmd!r}: {exc}") from None

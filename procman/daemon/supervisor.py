@@ -15,7 +15,7 @@ from typing import Any
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, load_formation
 from procman.counts import resolve_counts
-from procman.daemon import apps, describe, phases, policy, report, targets
+from procman.daemon import apps, describe, limits, phases, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
@@ -310,12 +310,17 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: see listeners.check_ports."""
+        """Before anything changes: see listeners.check_ports, and room in the open files
+        limit for the instances to add (limits.check_room)."""
         own = {i.pid for i in self.instances() if i.pid}
+        new = []
         for ptype in formation.types:
             group = self.groups.get(ptype.name)
             ours = group.occupied if group is not None else (lambda index: False)
             check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, ours)
+            up = sum(1 for i in group.slots.values() if i.live) if group is not None else 0
+            new.append((counts.get(ptype.name, 0) - up, bool(ptype.socket and ptype.port)))
+        limits.check_room((n, socket) for n, socket in new if n > 0)
 
     # -- state changes --------------------------------------------------------------------
 

@@ -6,26 +6,41 @@ that process started. The watchdog reads "+PGID" / "-PGID" lines on a pipe whose
 writer is the daemon; when the daemon dies, for any reason, the pipe reaches EOF and the
 watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. A process
 that left its group (setsid, a daemonizing server) is out of reach: see docs/formation.md.
+
+The list is kept by awk, in an associative array: O(1) a line, where a shell variable
+would be rewritten whole for every "-" (with 1,000 instances that shell fell behind, the
+pipe filled, and the daemon's writes blocked). Without awk, the shell keeps it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
 
 log = logging.getLogger("procman.watchdog")
 
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+
 SCRIPT = r"""
 trap '' INT TERM HUP PIPE
-groups=""
-while read -r line; do
-  case "$line" in
-    +*) groups="$groups ${line#+}" ;;
-    -*) keep=""; for g in $groups; do [ "$g" = "${line#-}" ] || keep="$keep $g"; done
-        groups=$keep ;;
-  esac
-done
+if command -v awk >/dev/null 2>&1; then
+  groups=$(awk '
+    /^[+]/ { live[substr($0, 2)] = 1 }
+    /^-/ { delete live[substr($0, 2)] }
+    END { for (g in live) printf " %s", g }')
+else
+  groups=""
+  while read -r line; do
+    case "$line" in
+      +*) groups="$groups ${line#+}" ;;
+      -*) keep=""; for g in $groups; do [ "$g" = "${line#-}" ] || keep="$keep $g"; done
+          groups=$keep ;;
+    esac
+  done
+fi
 [ -n "$groups" ] || exit 0
 for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
 sleep 1
@@ -41,6 +56,10 @@ class Watchdog:
     def start(self) -> int | None:
         """Start the watchdog; its pid (ours to reap), or None if it cannot run."""
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        try:  # room for a burst of lines (1,000 instances stopping) while the watchdog reads
+            fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass
         try:
             popen = subprocess.Popen(
                 ["/bin/sh", "-c", SCRIPT],

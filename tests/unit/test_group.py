@@ -229,8 +229,12 @@ def run_cbpf(code: Any, random: int) -> int:
             acc = random
         elif insn.code == steering._ALU_MOD_K:
             acc %= insn.k
-        elif insn.code == steering._JEQ_K:
-            pc += insn.jt if acc == insn.k else insn.jf
+        elif insn.code == steering._ALU_ADD_K:
+            acc = (acc + insn.k) & 0xFFFFFFFF
+        elif insn.code == steering._JGE_K:
+            pc += insn.jt if acc >= insn.k else insn.jf
+        elif insn.code == steering._RET_A:
+            return acc
         elif insn.code == steering._RET_K:
             return int(insn.k)
         else:
@@ -238,15 +242,29 @@ def run_cbpf(code: Any, random: int) -> int:
         pc += 1
 
 
-@pytest.mark.parametrize("targets", [[0], [2], [0, 3], [1, 2, 4], [5, 0, 7, 2]])
+@pytest.mark.parametrize(
+    "targets",
+    [
+        [0],
+        [2],
+        [0, 3],
+        [1, 2, 4],
+        [0, 2, 5, 7],
+        [0, 1, 2, 3, 5, 6, 9],
+        [*range(1, 40), *range(41, 60)],
+    ],
+)
 def test_the_steering_program_picks_only_the_targets_and_each_of_them(
     targets: list[int],
 ) -> None:
     code = steering.program(targets)
-    picked = [run_cbpf(code, r) for r in range(64)]
+    draws = 64 * len(targets)
+    picked = [run_cbpf(code, r) for r in range(draws)]
     assert set(picked) == set(targets)
     # an even spread for an evenly spread random value
-    assert all(picked.count(t) == 64 // len(targets) for t in targets if 64 % len(targets) == 0)
+    assert all(picked.count(t) == 64 for t in targets)
+    # three instructions per run of neighbouring indices, not per target
+    assert len(code) == 3 + 3 * len(steering.runs(targets))
 
 
 def listeners(count: int) -> list[socket.socket]:
