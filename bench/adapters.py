@@ -121,6 +121,7 @@ class Manager:
 
     name = "?"
     has_daemon = True
+    cli_timeout = 60.0  # at least this long for any CLI call (1,000 instances: longer)
 
     def __init__(self, pool: Pool, peer: Peer | None = None) -> None:
         self.pool = pool
@@ -147,6 +148,7 @@ class Manager:
 
     def run_cli(self, args: list[str], timeout: float = 60, ok: tuple[int, ...] = (0,)) -> float:
         """A CLI call as a user makes it, output on pipes; its wall seconds."""
+        timeout = max(timeout, self.cli_timeout)
         t0 = time.perf_counter()
         proc = subprocess.run(
             args, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
@@ -189,6 +191,9 @@ class Manager:
 
     def status(self) -> float:
         raise NotSupported(f"{self.name} has no status command")
+
+    def status_json(self) -> float:
+        raise NotSupported(f"{self.name} has no JSON status")
 
     def stop_all(self) -> None:
         raise NotImplementedError
@@ -280,6 +285,9 @@ class Procman(Manager):
     def status(self) -> float:
         return self.cli("status")
 
+    def status_json(self) -> float:
+        return self.cli("status", "--json")
+
     def stop_all(self) -> None:
         if self.project is not None:
             self.project.shutdown()
@@ -348,6 +356,9 @@ class PM2(Manager):
     def status(self) -> float:
         return self.run_cli([self.pm2, "status"])
 
+    def status_json(self) -> float:
+        return self.run_cli([self.pm2, "jlist"], timeout=300)
+
     def reload(self) -> float:
         assert self.spec is not None
         return self.run_cli([self.pm2, "reload", self.spec.name], timeout=120)
@@ -389,7 +400,9 @@ class Supervisord(Manager):
         lines = [
             "[unix_http_server]", f"file={self.sock}", "",
             "[supervisord]", f"logfile={self.root / 'supervisord.log'}",
-            f"pidfile={self.pidfile}", f"childlogdir={self.root / 'logs'}", "",
+            f"pidfile={self.pidfile}", f"childlogdir={self.root / 'logs'}",
+            # its open files floor (default 1024): 1,000 processes need ~4 each
+            f"minfds={max(1024, 4 * size + 64)}", "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
             "[supervisorctl]", f"serverurl=unix://{self.sock}", "",
@@ -443,6 +456,9 @@ class Supervisord(Manager):
 
     def status(self) -> float:
         return self.ctl("status", ok=(0, 3))  # 3: some of the declared pool is not running
+
+    def status_json(self) -> float:
+        raise NotSupported("supervisorctl has no JSON output (its status is the table)")
 
     def stop_all(self) -> None:
         pid = _pidfile(self.pidfile)

@@ -59,7 +59,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "workloads",
         nargs="*",
         metavar="WORKLOAD",
-        help=f"any of: {', '.join(WORKLOADS)} (default: all); or `report [FILE]`, "
+        help=f"any of: {', '.join(WORKLOADS)} (default: all but thousand); or `report [FILE]`, "
         "`compare OLD [NEW]`, `plot [FILE]`",
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
         return 2
-    names = args.workloads or list(WORKLOADS)
+    names = args.workloads or [n for n, w in WORKLOADS.items() if not w.on_demand]
     with bytecode_cache(enabled=not args.no_pyc_cache):
         return run_all(names, args)
 

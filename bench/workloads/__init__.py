@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status
+from bench.workloads import http, idle, logs, reload, restart, scale, start, status, thousand
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Workload:
     limit: float  # seconds before the workload is abandoned
     summary: str
     peers: tuple[str, ...] = ("pm2", "supervisord", "circus", "honcho")  # who takes part
+    on_demand: bool = False  # run only when named (too long for every run)
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -35,6 +36,14 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
+        ),
+        Workload(
+            "thousand",
+            thousand.run,
+            3000,
+            "1,000 instances: start, status, shutdown, RSS, CPU",
+            ("pm2", "supervisord"),
+            on_demand=True,
         ),
     )
 }

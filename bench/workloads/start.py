@@ -40,16 +40,16 @@ def start_once(pool: Pool, name: str, leftovers: list[str]) -> float:
         side.release(pool, m, leftovers)
 
 
-def popen_many(pool: Pool) -> float:
+def popen_many(pool: Pool, count: int = COUNT) -> float:
     scratch = Path(tempfile.mkdtemp(prefix="pmb-popen-", dir="/tmp"))
     announcer = Announcer(scratch)
     try:
         t0 = time.perf_counter()
         proc = pool.helper(
-            [PYTHON, str(PROGRAMS / "spawn_many.py"), str(COUNT), *announce_argv(announcer.path)],
+            [PYTHON, str(PROGRAMS / "spawn_many.py"), str(count), *announce_argv(announcer.path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
-        done = announcer.wait(COUNT, timeout=60)
+        done = announcer.wait(count, timeout=60 + count / 10)
         assert proc.stdin is not None and proc.stdout is not None
         if proc.stdout.readline().strip() != b"ready":
             raise RuntimeError("spawn_many did not start its children")

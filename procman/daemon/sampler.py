@@ -19,11 +19,26 @@ _TICK = os.sysconf("SC_CLK_TCK") if _PROC else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if _PROC else 4096
 
 
+def _read(path: str) -> bytes:
+    """A small /proc file in one read: os.open/os.read, not open() (its FileIO and buffer
+    objects cost more than the read itself; with 1,000 instances a status makes 2,000)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 65536)
+        while len(data) % 65536 == 0 and data:  # a process with thousands of children
+            more = os.read(fd, 65536)
+            if not more:
+                break
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
 def _stat(pid: int) -> tuple[int, int, int] | None:
     """(cpu ticks, rss bytes, threads) from /proc/<pid>/stat, None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
+        data = _read(f"/proc/{pid}/stat")
     except OSError:
         return None
     fields = data[data.rindex(b")") + 2 :].split()  # the name may hold spaces and parens
@@ -42,10 +57,10 @@ def children(pid: int, threads: int = 1) -> list[int]:
     found: list[int] = []
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
-                found.extend(int(word) for word in fh.read().split())
+            words = _read(f"/proc/{pid}/task/{tid}/children").split()
         except OSError:
             continue
+        found.extend(map(int, words))
     return found
 
 
