@@ -1,3 +1,3 @@
-from procman.cli.app import main
+from procman.cli.fast import main
 
 main()

@@ -22,6 +22,10 @@ class ErrorCode(str, Enum):
     DAEMON_UNAVAILABLE = "daemon_unavailable"
 
 
+#: Error codes the CLI exits 2 for (a bad argument), not 1.
+USAGE_CODES = frozenset({ErrorCode.BAD_PARAMS, ErrorCode.NOT_FOUND, ErrorCode.BAD_REQUEST})
+
+
 class ProcmanError(Exception):
     """Anything procman reports to a user as one line, exit code 1."""
 

@@ -16,9 +16,8 @@ import click
 
 from procman.cli import render
 from procman.cli.client import Client
-from procman.errors import ErrorCode, ProcmanError, RemoteError, UsageError
+from procman.errors import USAGE_CODES, ProcmanError, RemoteError, UsageError
 
-USAGE_CODES = {ErrorCode.BAD_PARAMS, ErrorCode.NOT_FOUND, ErrorCode.BAD_REQUEST}
 INTERPRETERS = {".py": sys.executable, ".js": "node", ".sh": "sh", ".rb": "ruby"}
 
 

@@ -17,7 +17,7 @@ import sys
 from procman.cli import client
 client.Client.call = lambda self, method, params=None: {answer!r}
 sys.argv = ["procman", *{argv!r}]
-from procman.cli.app import main
+from procman.cli.{entry} import main
 try:
     main()
 except SystemExit as exc:
@@ -35,9 +35,10 @@ def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
 
 
 def modules_of_verb(
-    argv: list[str], answer: object, env: dict[str, str] | None = None
+    argv: list[str], answer: object, env: dict[str, str] | None = None, entry: str = "app"
 ) -> tuple[str, set[str]]:
-    code = RUN_VERB.format(answer=answer, argv=argv)
+    """entry: app (click's path) or fast (the console script's: status/scale without click)."""
+    code = RUN_VERB.format(answer=answer, argv=argv, entry=entry)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
@@ -71,6 +72,17 @@ def test_scale_imports_only_what_scale_needs() -> None:
     others = [m for m in COMMAND_MODULES if m != "procman.cli.commands.scale"]
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, others) == []
+
+
+def test_the_console_scripts_status_and_scale_import_no_click() -> None:
+    """procman/cli/fast.py: what `procman status` and `procman scale` load, as installed."""
+    for argv, answer in ((["status"], STATUS), (["scale", "web=2"], {"status": [ROW]})):
+        printed, modules = modules_of_verb(argv, answer, entry="fast")
+        assert "web.1" in printed
+        assert loaded(modules, HEAVY + ("click", "procman.counts", "procman.cli.commands")) == []
+        assert loaded(modules, ("dataclasses", "inspect", "uuid", "platform", "datetime")) == []
+    _, modules = modules_of_verb(["status", "--help"], STATUS, entry="fast")
+    assert "click" in modules  # anything else: click
 
 
 def test_daemon_imports_no_click_or_rich() -> None:
