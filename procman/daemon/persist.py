@@ -19,11 +19,15 @@ log = logging.getLogger("procman.persist")
 VERSION = 1
 
 
-def write_state(path: Path, state: dict[str, Any]) -> None:
+def encode_state(state: dict[str, Any]) -> bytes:
+    return json.dumps({"version": VERSION, **state}, indent=2, sort_keys=True).encode()
+
+
+def write_state(path: Path, state: dict[str, Any], data: bytes | None = None) -> None:
     """write, fsync, rename: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps({"version": VERSION, **state}, indent=2, sort_keys=True).encode()
+    data = data if data is not None else encode_state(state)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
@@ -62,6 +66,7 @@ class StateFile:
 
     def __init__(self, path: Path, project: Path) -> None:
         self.path, self.project = path, project
+        self._written: bytes | None = None  # what this daemon last wrote there
 
     def unclean(self) -> dict[str, Any] | None:
         """What a daemon that did not shut down cleanly was running, else None."""
@@ -99,10 +104,15 @@ class StateFile:
             "running": running,
             "daemon_pid": os.getpid(),
         }
+        data = encode_state(state)
+        if data == self._written and self.path.exists():
+            return  # nothing changed (a scale to the count it has): no write, no fsync
         try:
-            write_state(self.path, state)
+            write_state(self.path, state, data)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.path, exc)
+            return
+        self._written = data
 
 
 def saved_source(state: dict[str, Any] | None) -> Source | None:

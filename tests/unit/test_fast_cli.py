@@ -5,14 +5,17 @@ same output and the same exit code; anything not plainly one of those forms goes
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from procman.cli import app, client, fast
+from procman.cli import app, client, fast, render
 from procman.cli.commands.scale import scale as scale_command
 from procman.cli.commands.status import status as status_command
 from procman.counts import parse_assignment
@@ -98,8 +101,8 @@ def test_anything_else_goes_to_click(argv: list[str]) -> None:
 ROW = {"id": "web.1", "type": "web", "index": 0, "pid": 42, "state": "running",
        "uptime_s": 3.0, "restarts": 0, "cpu_percent": 0.5, "memory_bytes": 1 << 20}  # fmt: skip
 STATUS = {"instances": [ROW], "types": [{"name": "web", "desired": 1, "autoscale": None}]}
-FAILED = {"ok": False, "status": [{**ROW, "state": "errored", "pid": None}],
-          "failed": [{"id": "web.1", "state": "errored", "reason": "exited with code 3"}]}  # fmt: skip
+FAILURE = {"id": "web.1", "state": "errored", "reason": "exited with code 3"}
+FAILED = {"ok": False, "status": [{**ROW, "state": "errored", "pid": None}], "failed": [FAILURE]}
 
 
 def run_both(
@@ -111,7 +114,7 @@ def run_both(
     for entry in (fast.main, app.main):
         calls: list[tuple[str, Any, str]] = []
 
-        def call(self: client.Client, method: str, params: Any = None) -> Any:
+        def call(self: client.Client, method: str, params: Any = None, calls: list = calls) -> Any:
             calls.append((method, params, self.project))
             if isinstance(answer, Exception):
                 raise answer
@@ -166,3 +169,14 @@ def test_a_relative_dir_and_procfile_resolve_as_click_resolves_them(
         fast_run, click_run = run_both(monkeypatch, capsys, argv, STATUS)
         assert fast_run == click_run
         assert fast_run[3][0][2] == os.path.realpath(tmp_path / "app") or argv == ["status"]
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+rows_of = st.lists(st.dictionaries(st.text(), scalars, max_size=6), max_size=6)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(rows_of | st.lists(st.dictionaries(st.text(), st.lists(scalars)), max_size=3))
+def test_status_json_is_exactly_what_json_dumps_with_indent_writes(rows: list[Any]) -> None:
+    """render.indented_json: the fast encoding of status rows, byte for byte indent=2's."""
+    assert render.indented_json(rows) == json.dumps(rows, indent=2)
