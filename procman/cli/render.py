@@ -144,23 +144,17 @@ def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list
 
 class TypeTotals:
     """One process type summed over its instances: status's total line, monit's header.
-    (A plain class: typing.NamedTuple would import typing into `procman status`.)"""
+    desired is None when the daemon did not say, cpu when no instance has a sample yet;
+    last is the last autoscale decision. (A plain class: typing.NamedTuple would import
+    typing into `procman status`.)"""
 
     __slots__ = ("name", "instances", "running", "desired", "cpu", "memory", "restarts",
                  "autoscale", "last")  # fmt: skip
 
     def __init__(
-        self,
-        name: str,
-        instances: int,
-        running: int,
-        desired: int | None,  # None when the daemon did not say
-        cpu: float | None,  # None when no instance has a sample yet
-        memory: int | None,
-        restarts: int,
-        autoscale: dict[str, Any] | None,
-        last: str | None,  # the last autoscale decision
-    ) -> None:
+        self, name: str, instances: int, running: int, desired: int | None, cpu: float | None,
+        memory: int | None, restarts: int, autoscale: dict[str, Any] | None, last: str | None,
+    ) -> None:  # fmt: skip
         self.name, self.instances, self.running, self.desired = name, instances, running, desired
         self.cpu, self.memory, self.restarts = cpu, memory, restarts
         self.autoscale, self.last = autoscale, last

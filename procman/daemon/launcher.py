@@ -89,6 +89,7 @@ class Launcher:
                 ptype.cwd or self.project,
                 listener.fileno() if listener is not None else None,
                 ptype.name,
+                deathsig=not self.watchdog.running,
             )
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
             why = limits.too_many_files(exc) or exc

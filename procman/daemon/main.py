@@ -117,9 +117,22 @@ async def _serve(
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
     watchdog = Watchdog()
-    watchdog_pid = watchdog.start()
-    if watchdog_pid is not None:
-        reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
+
+    def start_watchdog(groups: list[int]) -> None:
+        pid = watchdog.start()
+        if pid is not None:
+            reaper.watch(pid, watchdog_exited)
+            for pgid in groups:
+                watchdog.watch(pgid)
+
+    def watchdog_exited(pid: int, code: int) -> None:
+        if watchdog.closed:
+            return  # our clean exit closed its pipe
+        log.warning("watchdog exited (%s); starting another", code)
+        watchdog.exited()
+        start_watchdog(list(supervisor.launcher.by_pid))
+
+    start_watchdog([])
     supervisor = Supervisor(
         project,
         loop=loop,

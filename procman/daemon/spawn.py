@@ -12,9 +12,12 @@ with `exec server ...` for its server to match LISTEN_PID (see docs/formation.md
 
 Nothing of ours runs in the child between fork and exec (no preexec_fn): that would force
 a fork instead of vfork and start Python in the child, ten times the cost of a spawn. The
-listener reaches fd 3 by being on fd 3 in the daemon while Popen runs, and the instance
-gets PR_SET_PDEATHSIG (it dies with the daemon, even a SIGKILLed one) from util-linux's
-`setpriv`, which execs the shell in place. Without setpriv, a preexec_fn does both.
+listener reaches fd 3 by being on fd 3 in the daemon while Popen runs. While the watchdog
+runs (watchdog.py), it ends the instances of a daemon that died, SIGKILLed or not, and a
+spawn is one exec. Without it (it could not start, or died and is being replaced), the
+instance gets PR_SET_PDEATHSIG (it dies with the daemon) from util-linux's `setpriv`,
+which execs the command in place: ~1-2 ms of CPU a spawn, as much as the rest of it.
+Without setpriv, a preexec_fn sets it.
 """
 
 from __future__ import annotations
@@ -86,9 +89,11 @@ def spawn_process(
     cwd: Path,
     listener_fd: int | None = None,
     listener_name: str | None = None,
+    deathsig: bool = True,
 ) -> tuple[subprocess.Popen, int]:
     """Start cmd; return (popen, read end of its output pipe, non-blocking).
-    env is the instance's own dict and is completed here."""
+    env is the instance's own dict and is completed here. deathsig: give the process
+    PR_SET_PDEATHSIG (through setpriv: one more exec), for when no watchdog runs."""
     if listener_fd is not None:
         env["LISTEN_FDS"] = "1"
         env["LISTEN_FDNAMES"] = listener_name or "listener"
@@ -103,7 +108,7 @@ def spawn_process(
         pass
     # The child's end must block: a child writing to a full pipe waits, it does not fail.
     os.set_blocking(write_fd, True)
-    argv = [*_DEATHSIG, *command_argv(cmd, listener_fd is not None)]
+    argv = [*(_DEATHSIG if deathsig else ()), *command_argv(cmd, listener_fd is not None)]
     parent = os.getpid()
     saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
     try:
@@ -117,7 +122,7 @@ def spawn_process(
             start_new_session=True,
             close_fds=True,
             pass_fds=(LISTEN_FD,) if listener_fd is not None else (),
-            preexec_fn=None if _SETPRIV else (lambda: _child_setup(parent)),
+            preexec_fn=None if _SETPRIV or not deathsig else (lambda: _child_setup(parent)),
         )
     except OSError as exc:
         os.close(read_fd)

@@ -1,11 +1,15 @@
 """The watchdog: a tiny /bin/sh process that outlives a SIGKILLed daemon just long enough to
 stop every instance's process group, grandchildren included.
 
-PR_SET_PDEATHSIG (spawn.py) kills an instance's main process with the daemon, but not what
-that process started. The watchdog reads "+PGID" / "-PGID" lines on a pipe whose only
-writer is the daemon; when the daemon dies, for any reason, the pipe reaches EOF and the
-watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. A process
-that left its group (setsid, a daemonizing server) is out of reach: see docs/formation.md.
+While it runs, it is what ends the instances of a daemon that died, and spawns skip the
+PR_SET_PDEATHSIG exec (spawn.py: setpriv costs ~1-2 ms of CPU a spawn, as much as the
+spawn itself, and it only reaches the main process). Should it exit, spawns take the death
+signal again, and a new watchdog is started and told every live group (main.py).
+
+It reads "+PGID" / "-PGID" lines on a pipe whose only writer is the daemon; when the
+daemon dies, for any reason, the pipe reaches EOF and the watchdog sends SIGTERM to every
+group still listed, then SIGKILL a second later. A process that left its group (setsid, a
+daemonizing server) is out of reach: see docs/formation.md.
 
 The list is kept by awk, in an associative array: O(1) a line, where a shell variable
 would be rewritten whole for every "-" (with 1,000 instances that shell fell behind, the
@@ -52,6 +56,19 @@ class Watchdog:
     def __init__(self) -> None:
         self.pid: int | None = None
         self._fd: int | None = None
+        self.closed = False  # by close(): the daemon's clean exit
+
+    @property
+    def running(self) -> bool:
+        """Started and not known to be gone: it will end the instances if we die."""
+        return self.pid is not None and self._fd is not None
+
+    def exited(self) -> None:
+        """The reaper saw it go."""
+        self.pid = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def start(self) -> int | None:
         """Start the watchdog; its pid (ours to reap), or None if it cannot run."""
@@ -87,6 +104,7 @@ class Watchdog:
 
     def close(self) -> None:
         """A clean exit: EOF with nothing listed, so the watchdog just exits."""
+        self.closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

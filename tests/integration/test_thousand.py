@@ -59,3 +59,34 @@ def test_a_count_past_the_open_files_limit_is_refused_naming_it(pm: Harness) -> 
     assert len(pm.status()) == 2  # nothing half-started
     pm.run("scale", "s=20")
     assert len(pm.status()) == 20
+
+
+def watchdog_of(daemon: psutil.Process) -> psutil.Process | None:
+    for child in daemon.children():
+        try:
+            if "trap" in " ".join(child.cmdline()):
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def test_a_watchdog_that_dies_is_replaced_and_told_every_live_group(pm: Harness) -> None:
+    """While the watchdog runs, spawns skip the death-signal exec: it is what ends the
+    instances of a SIGKILLed daemon, so losing it must not leave them unguarded."""
+    pm.yaml("processes:\n  s:\n    cmd: sleep 1000\n    instances: 3\n")
+    pm.run("start")
+    daemon = psutil.Process(pm.daemon_pid())
+    first = watchdog_of(daemon)
+    assert first is not None
+    first.kill()
+
+    def another() -> psutil.Process | None:
+        found = watchdog_of(daemon)
+        return found if found is not None and found.pid != first.pid else None
+
+    wait_until(another, 10, "a new watchdog")
+    pm.run("scale", "s=4")  # one more group, told to the new watchdog as it starts
+    pids = [r["pid"] for r in pm.status()]
+    os.kill(daemon.pid, signal.SIGKILL)
+    wait_until(lambda: not any(psutil.pid_exists(p) for p in pids), 10, "instances gone")
