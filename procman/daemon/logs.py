@@ -1,8 +1,16 @@
-"""Instance output: pipe readers, per-type log files, a bounded tail, live subscribers.
+"""Instance output: pipe readers, per-type log files, a bounded tail, live subscribers,
+and the two file operations an operator asks for (flush, reopen).
 
-The hot path works on chunks, never line by line in Python: one read of up to 1 MiB, one
-bytes.replace to put `ISO-time id | ` in front of every line, one write. Lines in one chunk
-share the timestamp of the read that brought them.
+Each instance has two pipes, stdout and stderr, read apart. The hot path works on chunks,
+never line by line in Python: one read of up to 1 MiB, one bytes.replace to put
+`ISO-time id | ` (stdout) or `ISO-time id ! ` (stderr) in front of every line, one write.
+Lines in one chunk share the timestamp of the read that brought them. Both streams of a
+type go to one file, in the order the daemon read them: exact within a stream, and between
+the two as close as the reads (a child that needs them interleaved exactly can run with
+`2>&1`).
+
+Everything here runs on the loop's one thread, so a flush or a reopen happens between two
+chunk writes, never inside one: no line in flight is lost or written twice.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from procman.daemon.feed import Feed
-from procman.daemon.logfiles import read_tail, rotate
+from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, rotate, type_files, type_names
 
 log = logging.getLogger("procman.logs")
 
@@ -31,7 +39,9 @@ SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is
 SUBSCRIBER_BYTES = 8 * 1024 * 1024  # ...or bytes, whichever comes first
 SYSTEM = "procman"  # the type and label of the daemon's own lines
 
-Sink = Callable[[float, str, bytes], None]
+#: (time, id, stream, block of whole lines)
+Item = tuple[float, str, str, bytes]
+Sink = Callable[[float, str, str, bytes], None]
 
 
 def split_lines(block: bytes) -> list[str]:
@@ -44,18 +54,28 @@ def split_lines(block: bytes) -> list[str]:
 class _Pipe:
     type_name: str
     label: str
-    prefix: bytes  # b" web.1 | "
+    stream: str  # "out" or "err"
+    prefix: bytes  # b" web.1 | " (stdout) or b" web.1 ! " (stderr)
     partial: bytes = b""
 
 
-class Subscriber(Feed[tuple[float, str, bytes]]):
-    """A live `logs -f` reader: every chunk of one type, one instance, or everything."""
+def _prefix(label: str, stream: str) -> bytes:
+    return f" {label} {MARKS[stream]} ".encode()
 
-    def __init__(self, type_name: str | None = None, label: str | None = None) -> None:
-        super().__init__(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES, lambda item: len(item[2]))
-        self.type_name, self.label = type_name, label
 
-    def wants(self, type_name: str, label: str) -> bool:
+class Subscriber(Feed[Item]):
+    """A live `logs -f` reader: every chunk of one type, one instance, or everything, of
+    one stream or both."""
+
+    def __init__(
+        self, type_name: str | None = None, label: str | None = None, stream: str | None = None
+    ) -> None:
+        super().__init__(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES, lambda item: len(item[3]))
+        self.type_name, self.label, self.stream = type_name, label, stream
+
+    def wants(self, type_name: str, label: str, stream: str) -> bool:
+        if self.stream is not None and stream != self.stream:
+            return False
         if self.label is not None:
             return label == self.label
         return self.type_name is None or self.type_name == type_name
@@ -74,19 +94,23 @@ class LogHub:
         self._sizes: dict[str, int] = {}
         self.max_size = 10 * 1024 * 1024  # rotate a type's file past this (log_max_size)
         self.keep = 5  # rotated files kept (log_keep)
-        self._tails: dict[str, deque[tuple[float, str, bytes]]] = {}
+        self._tails: dict[str, deque[Item]] = {}
         self._tail_sizes: dict[str, int] = {}
+        # per type: memory holds every line newer than this (older ones were let go)
+        self.started = time.time()
+        self._horizons: dict[str, float] = {}
         self.subscribers: set[Subscriber] = set()
         self.dropped_writes = 0
         self.dropped_lines = 0  # lines lost to failed writes (a full disk), told in `ping`
         self._stamp_second = -1
         self._stamp_text = ""
-        self._system_pipe = _Pipe(SYSTEM, SYSTEM, f" {SYSTEM} | ".encode())
+        self._system_pipe = _Pipe(SYSTEM, SYSTEM, OUT, _prefix(SYSTEM, OUT))
 
     # -- pipes --------------------------------------------------------------------------
 
-    def attach(self, fd: int, type_name: str, label: str) -> None:
-        self._pipes[fd] = _Pipe(type_name, label, f" {label} | ".encode())
+    def attach(self, fd: int, type_name: str, label: str, stream: str = OUT) -> None:
+        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`."""
+        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream))
         self.loop.add_reader(fd, self._on_readable, fd)
 
     def close(self) -> None:
@@ -152,29 +176,29 @@ class LogHub:
         """A line of the daemon's own (starts, exits, back-off), as Foreman's `system |`."""
         self._publish(self._system_pipe, text.encode() + b"\n")
 
-    def _stamp(self, now: float) -> str:
-        second = int(now)
+    def _stamp(self, ms: int) -> str:
+        second = ms // 1000
         if second != self._stamp_second:
             self._stamp_second = second
             self._stamp_text = datetime.fromtimestamp(second).astimezone().isoformat()
         # 2026-11-28T10:00:01+00:00 -> 2026-11-28T10:00:01.123+00:00
         text = self._stamp_text
-        return f"{text[:19]}.{int((now - second) * 1000):03d}{text[19:]}"
+        return f"{text[:19]}.{ms % 1000:03d}{text[19:]}"
 
     def _publish(self, pipe: _Pipe, block: bytes) -> None:
         """block holds whole lines, the last one ending in a newline."""
-        now = time.time()
-        prefix = self._stamp(now).encode() + pipe.prefix
+        now = time.time()  # memory keeps it whole: it orders reads across types
+        prefix = self._stamp(int(now * 1000)).encode() + pipe.prefix
         out = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         self._write(pipe.type_name, out)
-        item = (now, pipe.label, block)
+        item = (now, pipe.label, pipe.stream, block)
         self._remember(pipe.type_name, item)
         for sub in self.subscribers:
-            if sub.wants(pipe.type_name, pipe.label):
+            if sub.wants(pipe.type_name, pipe.label, pipe.stream):
                 sub.offer(item)
         if self.sink is not None:
             try:
-                self.sink(now, pipe.label, block)
+                self.sink(now, pipe.label, pipe.stream, block)
             except Exception:  # a broken terminal must not stop the capture
                 log.exception("log sink failed")
                 self.sink = None
@@ -229,51 +253,150 @@ class LogHub:
             os.close(fd)
         rotate(self.logs_dir / f"{type_name}.log", self.keep)
 
-    def file_tail(
-        self, lines: int, type_name: str | None = None, label: str | None = None
-    ) -> list[tuple[float, str, str]]:
-        """Like tail(), from the files on disk, across rotations: for more than memory holds."""
-        return read_tail(self.logs_dir, lines, self.keep, type_name, label)
-
-    def _remember(self, type_name: str, item: tuple[float, str, bytes]) -> None:
-        now, label, block = item
+    def _remember(self, type_name: str, item: Item) -> None:
+        now, label, stream, block = item
         if len(block) > TAIL_BLOCK:
             cut = block.find(b"\n", len(block) - TAIL_BLOCK)
             block = block[cut + 1 :]
-            item = (now, label, block)
+            item = (now, label, stream, block)
+            self._lost(type_name, now)
         tail = self._tails.setdefault(type_name, deque())
         tail.append(item)
         size = self._tail_sizes.get(type_name, 0) + len(block)
         while size > TAIL_BYTES and len(tail) > 1:
-            size -= len(tail.popleft()[2])
+            old = tail.popleft()
+            size -= len(old[3])
+            self._lost(type_name, old[0])
         self._tail_sizes[type_name] = size
+
+    def _lost(self, type_name: str, when: float) -> None:
+        """Memory no longer holds every line of type_name up to `when`."""
+        if when > self._horizons.get(type_name, self.started):
+            self._horizons[type_name] = when
+
+    # -- operator actions ---------------------------------------------------------------
+
+    def flush(self, type_name: str | None = None) -> list[dict[str, object]]:
+        """Empty the files of one type (or of every type with files or output): each file is
+        unlinked and the current one made anew, empty, at once; the memory tail goes too.
+        Unlink and reopen, not truncate: a reader that has the old file open (a log shipper,
+        `tail -f`) still reads it to its end, and the next chunk starts the new file."""
+        names = [type_name] if type_name is not None else self.known_types()
+        done: list[dict[str, object]] = []
+        for name in names:
+            files = type_files(self.logs_dir, name)
+            size = 0
+            for path in files:
+                try:
+                    size += path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    log.warning("flush: cannot remove %s: %s", path, exc)
+            fd = self._files.pop(name, None)
+            try:
+                if fd is not None:
+                    os.close(fd)
+                    self._open(name)  # the next chunk goes to the new, empty file
+                elif files:
+                    os.close(
+                        os.open(self.logs_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT, 0o644)
+                    )
+            except OSError as exc:  # the next line tries again
+                log.warning("flush: cannot create %s.log: %s", name, exc)
+            self._tails.pop(name, None)
+            self._tail_sizes.pop(name, None)
+            done.append({"type": name, "files": [p.name for p in files], "bytes": size})
+        return done
+
+    def reopen(self) -> list[str]:
+        """Close every log file; the next line of a type opens `<type>.log` by its path again
+        (appending, or creating it). For an external logrotate that moved the files: what
+        was written before this went to the moved file, what comes after to the new one."""
+        names = sorted(self._files)
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
+        log.info("log files reopened (%s)", ", ".join(names) or "none open")
+        return names
+
+    def known_types(self) -> list[str]:
+        """Types with a file on disk, an open file or lines in memory."""
+        return sorted({*type_names(self.logs_dir), *self._files, *self._tails})
 
     # -- queries ------------------------------------------------------------------------
 
+    def lines(
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """The last `count` lines (of a type, an instance, a stream, not older than since),
+        merged in time order: from memory when it holds the whole answer, else the files."""
+        found = self.tail(count, type_name, label, stream, since)
+        if count <= 0:
+            return found
+        if len(found) >= count:
+            oldest = found[0][0]  # every line newer than this must be in memory
+        elif since is not None:
+            oldest = since
+        else:
+            return self.file_tail(count, type_name, label, stream, since)
+        if type_name is None and label is not None:
+            type_name = label.rpartition(".")[0] or label
+        names = [type_name] if type_name is not None else self.known_types()
+        if all(oldest > self._horizons.get(name, self.started) for name in names):
+            return found
+        return self.file_tail(count, type_name, label, stream, since)
+
+    def file_tail(
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """Like tail(), from the files on disk, across rotations: for more than memory holds."""
+        return read_tail(self.logs_dir, count, type_name, label, stream, since)
+
     def tail(
-        self, lines: int, type_name: str | None = None, label: str | None = None
-    ) -> list[tuple[float, str, str]]:
-        """The last `lines` lines, merged across types in time order."""
-        picked: list[tuple[float, int, str, str]] = []
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """The last `count` lines in memory, merged across types in time order."""
+        picked: list[tuple[float, int, str, str, str]] = []
         seq = 0
         for name, blocks in self._tails.items():
             if type_name is not None and name != type_name:
                 continue
             found = 0
-            for now, lab, block in reversed(blocks):
-                if label is not None and lab != label:
+            for now, lab, std, block in reversed(blocks):
+                if since is not None and now < since:
+                    break
+                if (label is not None and lab != label) or (stream is not None and std != stream):
                     continue
                 texts = split_lines(block)
                 for text in reversed(texts):
                     seq -= 1
-                    picked.append((now, seq, lab, text))
+                    picked.append((now, seq, lab, text, std))
                     found += 1
-                    if found >= lines:
+                    if found >= count:
                         break
-                if found >= lines:
+                if found >= count:
                     break
         picked.sort()
-        return [(now, lab, text) for now, _, lab, text in picked[-lines:]] if lines else []
+        return (
+            [(now, lab, text, std) for now, _, lab, text, std in picked[-count:]] if count else []
+        )
 
     def forget(self, type_name: str) -> None:
         fd = self._files.pop(type_name, None)
