@@ -11,10 +11,13 @@ only) reads the same.
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+
+log = logging.getLogger("procman.logs")
 
 BLOCK = 64 * 1024
 OUT, ERR = "out", "err"
@@ -60,6 +63,21 @@ def type_files(logs_dir: Path, type_name: str) -> list[Path]:
         pass
     current = [base] if base.exists() else []
     return current + [path for _, path in sorted(numbered)]
+
+
+def remove_files(logs_dir: Path, type_name: str) -> tuple[list[Path], int]:
+    """Unlink a type's files (for `flush`); (the files there were, their total size)."""
+    files = type_files(logs_dir, type_name)
+    size = 0
+    for path in files:
+        try:
+            size += path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("flush: cannot remove %s: %s", path, exc)
+    return files, size
 
 
 def type_names(logs_dir: Path) -> list[str]:

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from procman.daemon.feed import Feed
-from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, rotate, type_files, type_names
+from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
 
 log = logging.getLogger("procman.logs")
 
@@ -284,16 +284,7 @@ class LogHub:
         names = [type_name] if type_name is not None else self.known_types()
         done: list[dict[str, object]] = []
         for name in names:
-            files = type_files(self.logs_dir, name)
-            size = 0
-            for path in files:
-                try:
-                    size += path.stat().st_size
-                    path.unlink()
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:
-                    log.warning("flush: cannot remove %s: %s", path, exc)
+            files, size = remove_files(self.logs_dir, name)
             fd = self._files.pop(name, None)
             try:
                 if fd is not None:
@@ -336,22 +327,21 @@ class LogHub:
         since: float | None = None,
     ) -> list[Line]:
         """The last `count` lines (of a type, an instance, a stream, not older than since),
-        merged in time order: from memory when it holds the whole answer, else the files."""
+        merged in time order: from memory when it holds the answer, else from the files.
+        Without since, memory answers when it has `count` lines (under a flood they may skip
+        the heads of chunks too big to keep whole). With since, it answers only if it holds
+        every line of that window: nothing older than since was let go."""
         found = self.tail(count, type_name, label, stream, since)
-        if count <= 0:
-            return found
-        if len(found) >= count:
-            oldest = found[0][0]  # every line newer than this must be in memory
-        elif since is not None:
-            oldest = since
+        if since is None:
+            if len(found) >= count:
+                return found
         else:
-            return self.file_tail(count, type_name, label, stream, since)
-        if type_name is None and label is not None:
-            type_name = label.rpartition(".")[0] or label
-        names = [type_name] if type_name is not None else self.known_types()
-        if all(oldest > self._horizons.get(name, self.started) for name in names):
-            return found
-        return self.file_tail(count, type_name, label, stream, since)
+            if type_name is None and label is not None:
+                type_name = label.rpartition(".")[0] or label
+            names = [type_name] if type_name is not None else self.known_types()
+            if all(since > self._horizons.get(name, self.started) for name in names):
+                return found
+        return self.file_tail(count, type_name, label, stream, since) or found
 
     def file_tail(
         self,
