@@ -290,10 +290,9 @@ class LogHub:
                 if fd is not None:
                     os.close(fd)
                     self._open(name)  # the next chunk goes to the new, empty file
-                elif files:
-                    os.close(
-                        os.open(self.logs_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT, 0o644)
-                    )
+                elif files:  # no pipe writes to it now: an empty current file, closed
+                    path = self.logs_dir / f"{name}.log"
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
             except OSError as exc:  # the next line tries again
                 log.warning("flush: cannot create %s.log: %s", name, exc)
             self._tails.pop(name, None)
