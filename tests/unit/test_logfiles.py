@@ -54,7 +54,8 @@ def test_blocks_backwards_cover_the_file_once_with_lines_longer_than_a_block(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "web.log"
-    lines = [f"{n} " + "x" * (n * 997 % (BLOCK * 2)) for n in range(300)]
+    sizes = [0, 1, BLOCK - 3, BLOCK - 2, BLOCK, BLOCK + 1, 2 * BLOCK + 7, 5, 3 * BLOCK, 0]
+    lines = [f"{n} " + "x" * size for n, size in enumerate(sizes + [n * 37 for n in range(200)])]
     path.write_text("".join(f"{text}\n" for text in lines))
     got = [text for block in reversed(list(blocks_backwards(path))) for text in block]
     assert got == lines

@@ -15,7 +15,7 @@ from procman.cli.options import Project, project_options
 class Since(click.ParamType):
     """A duration back from now or a point in time, as unix time (bad ones exit 2)."""
 
-    name = "10m|TIME"
+    name = "since"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from procman.timespec import parse_since
@@ -44,7 +44,12 @@ def _one_of(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--err", "_err", is_flag=True, help="Only stderr.")
 @click.option("--out", "_out", is_flag=True, help="Only stdout.")
-@click.option("--since", type=Since(), help="Only lines since: 30s, 10m, 2h, 1d, or a time.")
+@click.option(
+    "--since",
+    type=Since(),
+    metavar="10m|TIME",
+    help="Only lines since: 30s, 10m, 2h, 1d, or a time (2026-11-28T10:00, 10:00).",
+)
 @click.option("--json", "_json", is_flag=True, help="A JSON object a line: time, id, stream, text.")
 @click.option("--raw", "_raw", is_flag=True, help="The text of each line only, no prefix.")
 @project_options(short_f=False)
