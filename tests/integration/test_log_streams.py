@@ -117,6 +117,22 @@ def test_logs_since(pm: Harness) -> None:
     assert "neither a duration" in res.stderr
 
 
+def test_the_foreground_daemon_marks_stderr(pm: Harness) -> None:
+    pm.yaml(streams_yaml())
+    proc = pm.popen("daemon", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(pm.daemon_pid, 15, "the daemon")
+    pm.wait_log("err 2")
+    pm.wait_log("out 2")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    lines = [line.split(" ", 1)[1] for line in out.decode().splitlines() if " w.1 " in line]
+    lines = [line for line in lines if not line.startswith("procman ")]
+    assert sorted(lines) == sorted(
+        [f"w.1 ! err {n}" for n in range(3)] + [f"w.1 | out {n}" for n in range(3)]
+    )
+
+
 # -- flush and reopen while a child writes all along ----------------------------------------
 
 
