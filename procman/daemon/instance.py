@@ -105,6 +105,7 @@ class Instance:
         self.draining = False  # steered around while it accepts what its listener queued
         self.notified: Any = None  # readiness: an asyncio.Event set by READY=1 (notify types)
         self.probe: Any = None  # readiness: the task checking this process, if one runs
+        self.launched: Any = None  # launcher: what the current (or last) process started with
         self._timer: TimerHandle | None = None
         self._start_after_stop = False
         self._crash_on_exit = False  # a stop we asked for because the instance failed

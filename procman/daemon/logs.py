@@ -253,6 +253,10 @@ class LogHub:
             os.close(fd)
         rotate(self.logs_dir / f"{type_name}.log", self.keep)
 
+    def files(self, type_name: str) -> dict[str, str]:
+        """Where a type's output goes (stdout and stderr alike): `describe` shows it."""
+        return {"log": str(self.logs_dir / f"{type_name}.log")}
+
     def _remember(self, type_name: str, item: Item) -> None:
         now, label, stream, block = item
         if len(block) > TAIL_BLOCK:

@@ -69,6 +69,12 @@ def shell_command(cmd: str, listen_pid: bool) -> str:
     return script
 
 
+def command_argv(cmd: str, listener: bool) -> list[str]:
+    """What runs for cmd: its words when it needs no shell, else /bin/sh -c SCRIPT."""
+    plain = plain_argv(cmd) if not listener else None  # LISTEN_PID needs the shell's $$
+    return plain or ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener)]
+
+
 def _child_setup(parent: int) -> None:
     """The fallback without setpriv: runs in the child between fork and exec."""
     if _prctl is not None:
@@ -113,9 +119,7 @@ def spawn_process(
         os.close(out_fd)
         os.close(out_write)
         raise
-    plain = plain_argv(cmd) if listener_fd is None else None  # LISTEN_PID needs the shell's $$
-    script = plain or ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener_fd is not None)]
-    argv = [*_DEATHSIG, *script]
+    argv = [*_DEATHSIG, *command_argv(cmd, listener_fd is not None)]
     parent = os.getpid()
     saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
     try:
