@@ -12,6 +12,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from procman.errors import RemoteError
 from tests.harness import PROGRAMS, PY, Harness, wait_until
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
@@ -115,6 +118,10 @@ def test_logs_since(pm: Harness) -> None:
     assert pm.run("logs", "w", "--raw", "--since", iso, "--out", "-n", "1").stdout == "out 2\n"
     res = pm.run("logs", "--since", "yesterday", expect=2)
     assert "neither a duration" in res.stderr
+    with pytest.raises(RemoteError, match="stream must be 'out' or 'err'"):
+        pm.client.call("logs", {"stream": "both"})
+    with pytest.raises(RemoteError, match="since must be a finite"):
+        pm.client.call("logs", {"since": float("inf")})
 
 
 def test_the_foreground_daemon_marks_stderr(pm: Harness) -> None:
