@@ -35,9 +35,10 @@ from procman.shell import exec_script, plain_argv
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # fewer wakeups for a chatty child; the kernel caps it at pipe-max-size
-# stderr keeps the kernel's default size (64 KiB): it is seldom the busy one, and every
-# user's pipes share a budget (pipe-user-pages-soft, 64 MiB) past which new pipes get one
-# page, so a second 1 MiB pipe per instance would halve how many instances get a big one.
+# stderr keeps the kernel's default size (64 KiB). Every unprivileged user's pipes share a
+# budget (fs.pipe-user-pages-soft, 64 MiB) past which new pipes get two pages, so a second
+# 1 MiB pipe per instance would halve how many instances get a big one; and a 200 MB flood
+# on stderr measured no slower than on stdout (568 vs 550 MB/s, medians of 8, one run).
 
 LISTEN_FD = 3
 
