@@ -34,6 +34,7 @@ COMMANDS = {
     "reopen": "reopen:reopen",
     "restart": "restart:restart",
     "scale": "scale:scale",
+    "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
     "status": "status:status",
