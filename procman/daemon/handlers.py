@@ -15,7 +15,8 @@ from procman import __version__, protocol
 from procman.config.describe import describe_formation
 from procman.daemon import describe, report, targets
 from procman.daemon.logfiles import STREAMS
-from procman.daemon.logs import LogHub, Subscriber, split_lines
+from procman.daemon.logs import LogHub, Subscriber
+from procman.daemon.logtail import split_lines
 from procman.daemon.server import Stream
 from procman.daemon.supervisor import Supervisor
 from procman.errors import ErrorCode, NotFound, ProcmanError

@@ -20,7 +20,6 @@ import errno
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,26 +28,17 @@ from typing import Any
 
 from procman.daemon.feed import Feed
 from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
+from procman.daemon.logtail import Item, Tails
 
 log = logging.getLogger("procman.logs")
 
 READ_SIZE = 1 << 20
 MAX_PARTIAL = 64 * 1024  # a "line" longer than this is cut, so one child cannot hoard memory
-TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
-TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
 SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is dropped
 SUBSCRIBER_BYTES = 8 * 1024 * 1024  # ...or bytes, whichever comes first
 SYSTEM = "procman"  # the type and label of the daemon's own lines
 
-#: (time, id, stream, block of whole lines)
-Item = tuple[float, str, str, bytes]
 Sink = Callable[[float, str, str, bytes], None]
-
-
-def split_lines(block: bytes) -> list[str]:
-    """The lines of a block that ends in a newline, split at newlines only (as in the log
-    file; str.splitlines would also split at \r, form feeds and friends)."""
-    return block.decode(errors="replace").split("\n")[:-1]
 
 
 @dataclass(slots=True)
@@ -95,11 +85,7 @@ class LogHub:
         self._sizes: dict[str, int] = {}
         self.max_size = 10 * 1024 * 1024  # rotate a type's file past this (log_max_size)
         self.keep = 5  # rotated files kept (log_keep)
-        self._tails: dict[str, deque[Item]] = {}
-        self._tail_sizes: dict[str, int] = {}
-        # per type: memory holds every line newer than this (older ones were let go)
-        self.started = time.time()
-        self._horizons: dict[str, float] = {}
+        self.memory = Tails()
         self.subscribers: set[Subscriber] = set()
         self.dropped_writes = 0
         self.dropped_lines = 0  # lines lost to failed writes (a full disk), told in `ping`
@@ -134,7 +120,7 @@ class LogHub:
         for fd, pipe in list(self._pipes.items()):
             while pipe.label == label and fd in self._pipes and self._readable_now(fd):
                 self._on_readable(fd)
-        return [text for _, _, text in self.tail(count, label=label)]
+        return [text for _, _, text, _ in self.tail(count, label=label)]  # both streams
 
     @staticmethod
     def _readable_now(fd: int) -> bool:
@@ -202,7 +188,7 @@ class LogHub:
         out = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         self._write(pipe.type_name, out)
         item = (now, pipe.label, pipe.stream, block)
-        self._remember(pipe.type_name, item)
+        self.memory.remember(pipe.type_name, item)
         for sub in self.subscribers:
             if sub.wants(pipe.type_name, pipe.label, pipe.stream):
                 sub.offer(item)
@@ -267,27 +253,6 @@ class LogHub:
         """Where a type's output goes (stdout and stderr alike): `describe` shows it."""
         return {"log": str(self.logs_dir / f"{type_name}.log")}
 
-    def _remember(self, type_name: str, item: Item) -> None:
-        now, label, stream, block = item
-        if len(block) > TAIL_BLOCK:
-            cut = block.find(b"\n", len(block) - TAIL_BLOCK)
-            block = block[cut + 1 :]
-            item = (now, label, stream, block)
-            self._lost(type_name, now)
-        tail = self._tails.setdefault(type_name, deque())
-        tail.append(item)
-        size = self._tail_sizes.get(type_name, 0) + len(block)
-        while size > TAIL_BYTES and len(tail) > 1:
-            old = tail.popleft()
-            size -= len(old[3])
-            self._lost(type_name, old[0])
-        self._tail_sizes[type_name] = size
-
-    def _lost(self, type_name: str, when: float) -> None:
-        """Memory no longer holds every line of type_name up to `when`."""
-        if when > self._horizons.get(type_name, self.started):
-            self._horizons[type_name] = when
-
     # -- operator actions ---------------------------------------------------------------
 
     def flush(self, type_name: str | None = None) -> list[dict[str, object]]:
@@ -309,8 +274,7 @@ class LogHub:
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
             except OSError as exc:  # the next line tries again
                 log.warning("flush: cannot create %s.log: %s", name, exc)
-            self._tails.pop(name, None)
-            self._tail_sizes.pop(name, None)
+            self.memory.drop(name)
             done.append({"type": name, "files": [p.name for p in files], "bytes": size})
         return done
 
@@ -327,7 +291,7 @@ class LogHub:
 
     def known_types(self) -> list[str]:
         """Types with a file on disk, an open file or lines in memory."""
-        return sorted({*type_names(self.logs_dir), *self._files, *self._tails})
+        return sorted({*type_names(self.logs_dir), *self._files, *self.memory.blocks})
 
     # -- queries ------------------------------------------------------------------------
 
@@ -352,7 +316,7 @@ class LogHub:
             if type_name is None and label is not None:
                 type_name = label.rpartition(".")[0] or label
             names = [type_name] if type_name is not None else self.known_types()
-            if all(since > self._horizons.get(name, self.started) for name in names):
+            if self.memory.holds_since(names, since):
                 return found
         return self.file_tail(count, type_name, label, stream, since) or found
 
@@ -376,30 +340,7 @@ class LogHub:
         since: float | None = None,
     ) -> list[Line]:
         """The last `count` lines in memory, merged across types in time order."""
-        picked: list[tuple[float, int, str, str, str]] = []
-        seq = 0
-        for name, blocks in self._tails.items():
-            if type_name is not None and name != type_name:
-                continue
-            found = 0
-            for now, lab, std, block in reversed(blocks):
-                if since is not None and now < since:
-                    break
-                if (label is not None and lab != label) or (stream is not None and std != stream):
-                    continue
-                texts = split_lines(block)
-                for text in reversed(texts):
-                    seq -= 1
-                    picked.append((now, seq, lab, text, std))
-                    found += 1
-                    if found >= count:
-                        break
-                if found >= count:
-                    break
-        picked.sort()
-        return (
-            [(now, lab, text, std) for now, _, lab, text, std in picked[-count:]] if count else []
-        )
+        return self.memory.lines(count, type_name, label, stream, since)
 
     def forget(self, type_name: str) -> None:
         fd = self._files.pop(type_name, None)

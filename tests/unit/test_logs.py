@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from procman.daemon import logs
+from procman.daemon import logs, logtail
 from procman.daemon.logs import MAX_PARTIAL, SUBSCRIBER_QUEUE, LogHub, Subscriber
 
 LINE_RE = re.compile(
@@ -595,8 +595,9 @@ def test_lines_answer_from_memory_when_it_holds_every_line_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(1_000_000.0)
-    monkeypatch.setattr(logs, "time", clock)
-    monkeypatch.setattr(logs, "TAIL_BYTES", 100)  # about 12 lines of memory
+    monkeypatch.setattr(logs, "time", clock)  # the time of each read
+    monkeypatch.setattr(logtail, "time", clock)  # the hub's start
+    monkeypatch.setattr(logtail, "TAIL_BYTES", 100)  # about 12 lines of memory
     rig = Rig(tmp_path)
     try:
         rig.pipe("web.1")
@@ -641,7 +642,7 @@ def test_lines_of_an_earlier_daemon_come_from_the_files(tmp_path: Path) -> None:
             ("before on stderr", "err"),
             ("after", "out"),
         ]
-        assert texts(rig.hub.lines(10, since=rig.hub.started - 1)) == ["after"]
+        assert texts(rig.hub.lines(10, since=rig.hub.memory.started - 1)) == ["after"]
         assert texts(rig.hub.lines(10, stream="err")) == ["before on stderr"]
     finally:
         rig.close()
