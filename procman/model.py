@@ -82,6 +82,9 @@ class ProcessType:
     min_uptime: float = 5.0
     max_restarts: int = 10
     autoscale: Autoscale | None = None
+    watch: tuple[str, ...] = ()  # absolute paths: a change under them reloads (or restarts) it
+    ignore: tuple[str, ...] = ()  # globs under the watched paths whose changes do not count
+    cron_restart: str | None = None  # a cron expression: reloaded (or restarted) at each time
     line: int | None = None  # where it was declared, for messages
 
 

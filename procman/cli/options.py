@@ -76,6 +76,7 @@ def source_params(
     port: int | None,
     env_files: str | None,
     no_env_file: bool,
+    watch: bool = False,
 ) -> dict[str, Any] | None:
     """What the daemon should load: None means "whatever it had, or the project's file"."""
     import shlex
@@ -98,7 +99,7 @@ def source_params(
         else:
             command = target
     files = tuple(f.strip() for f in env_files.split(",") if f.strip()) if env_files else None
-    if not (procfile or command or files or no_env_file or port):
+    if not (procfile or command or files or no_env_file or port or watch):
         return None
     return Source(
         procfile=procfile,
@@ -108,6 +109,7 @@ def source_params(
         env_files=files,
         no_env_file=no_env_file,
         port_base=port if port and not command else 5000,
+        watch=watch,
     ).to_dict()
 
 

@@ -39,6 +39,7 @@ class Source:
     env_files: tuple[str, ...] | None = None  # None = .env or the yaml's env_file
     no_env_file: bool = False
     port_base: int = 5000
+    watch: bool = False  # `start --watch`: every type without a watch rule watches its cwd
 
     def __post_init__(self) -> None:
         if self.env_files is not None and not isinstance(self.env_files, tuple):
@@ -72,6 +73,7 @@ class Source:
             "env_files": (list, tuple, type(None)),
             "no_env_file": (bool,),
             "port_base": (int,),
+            "watch": (bool,),
         }
         for key, value in data.items():
             if key not in shapes:
@@ -146,6 +148,8 @@ def load_formation(project: Path, source: Source) -> Formation:
             types = [replace(t, instances=counts.get(t.name, t.instances)) for t in types]
         if not types:
             raise ConfigError("declares no process types", shown)
+    if source.watch:
+        types = [t if t.watch else replace(t, watch=(str(t.cwd or project),)) for t in types]
 
     if source.no_env_file:
         names: list[str] = []

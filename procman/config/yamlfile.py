@@ -29,6 +29,7 @@ from procman.model import NAME_RE, Autoscale, ProcessType, ReadyCheck, RestartPo
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _TOP_KEYS = (
     "env_file",
     "processes",
@@ -40,6 +41,7 @@ _TOP_KEYS = (
 _TYPE_KEYS = (
     "cmd", "instances", "port", "socket", "env", "cwd", "restart", "kill_timeout", "max_memory",
     "ready", "ready_timeout", "min_uptime", "max_restarts", "autoscale",
+    "watch", "ignore", "cron_restart",
 )  # fmt: skip
 _AUTOSCALE_KEYS = ("min", "max", "cpu", "window")
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
@@ -226,6 +228,9 @@ class _Parser:
             "min_uptime": lambda n, p: self.number(n, p, lambda v: v >= 0, f"{seconds} >= 0"),
             "max_restarts": lambda n, p: self.integer(n, p, 1, None, "an integer >= 1"),
             "autoscale": self.autoscale,
+            "watch": self.watch,
+            "ignore": lambda n, p: tuple(self.strings(n, p, "a glob")),
+            "cron_restart": self.cron,
         }
         opts: dict[str, object] = {
             "line": _line(key_node),
@@ -236,8 +241,35 @@ class _Parser:
         for key, parse in parsers.items():
             if key in got:
                 opts[key] = parse(*got[key])
+        if opts.get("watch") is True:  # the type's own directory
+            opts["watch"] = (str(opts.get("cwd") or self.project.absolute()),)
+        if "ignore" in got and not opts.get("watch"):
+            raise self.error(*got["ignore"], "needs `watch:` (true or a list of paths)")
         port_node = got["port"][0] if "port" in got else None
         return ProcessType(name=name, **opts), port_node  # type: ignore[arg-type]
+
+    def watch(self, node: Node, path: str) -> tuple[str, ...] | bool:
+        """true (the type's cwd), false, or paths relative to the project that must exist."""
+        if isinstance(node, ScalarNode) and node.tag == _BOOL_TAG:
+            return self.boolean(node, path) or ()
+        found = []
+        for i, text in enumerate(self.strings(node, path, "a path")):
+            where = f"{path}[{i}]" if isinstance(node, SequenceNode) else path
+            resolved = os.path.normpath(self.project.absolute() / os.path.expanduser(text))
+            if not os.path.exists(resolved):
+                item = node.value[i] if isinstance(node, SequenceNode) else node
+                raise self.error(item, where, f"{text} ({resolved}) does not exist")
+            found.append(resolved)
+        return tuple(found)
+
+    def cron(self, node: Node, path: str) -> str:
+        from procman.config.cron import check_cron  # croniter: only for formations that use it
+
+        text = self.string(node, path, 'a cron expression, like "0 3 * * *"')
+        try:
+            return check_cron(text)
+        except ValueError as exc:
+            raise self.error(node, path, str(exc)) from None
 
     def restart(self, node: Node, path: str) -> RestartPolicy:
         what = "always, on-failure or never"

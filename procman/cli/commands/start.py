@@ -29,6 +29,7 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@click.option("--watch", is_flag=True, help="Reload (or restart) a type when its files change.")
 @project_options
 def start(
     project: Project,
@@ -39,6 +40,7 @@ def start(
     env_files: str | None,
     no_env_file: bool,
     foreground: bool,
+    watch: bool,
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
@@ -52,6 +54,7 @@ def start(
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
+      procman start --watch             reload each type when files in its cwd change
     """
     from procman.counts import parse_assignment
 
@@ -61,7 +64,7 @@ def start(
         raise UsageError(f"one TARGET at most, got {len(targets)}: {' '.join(targets)}")
     params = {
         "source": source_params(
-            project, targets[0] if targets else None, name, port, env_files, no_env_file
+            project, targets[0] if targets else None, name, port, env_files, no_env_file, watch
         ),
         "counts": {k: str(v) for k, v in counts.items()},
         "instances": count_param(instances),
