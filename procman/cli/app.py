@@ -18,6 +18,7 @@ from procman import __version__
 COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
+    "completion": "completion:completion",
     "daemon": "daemon:daemon",
     "export": "export:export",
     "kill": "shutdown:shutdown",
@@ -29,8 +30,10 @@ COMMANDS = {
     "scale": "scale:scale",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
+    "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
+    "unstartup": "startup:unstartup",
 }
 
 

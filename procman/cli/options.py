@@ -69,6 +69,14 @@ def project_options(func: Callable[..., Any] | None = None, *, short_f: bool = T
     return wrapper
 
 
+def complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """shell_complete= of TARGET arguments: names from the running daemon. The work is in
+    procman.cli.completion, imported only while a shell asks for completions."""
+    from procman.cli.completion import targets
+
+    return targets(ctx, param, incomplete)
+
+
 def source_params(
     project: Project,
     target: str | None,

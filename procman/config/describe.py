@@ -27,6 +27,9 @@ def describe_formation(
             "ready": str(t.ready),
             "restart": t.restart.value,
             "env": mask_env(t.env),
+            "watch": list(t.watch),
+            "ignore": list(t.ignore),
+            "cron_restart": t.cron_restart,
         }
         if desired is not None:
             entry["desired"] = desired.get(t.name, t.instances)

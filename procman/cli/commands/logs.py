@@ -8,11 +8,11 @@ import sys
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("target", required=False, metavar="[TYPE|ID]")
+@click.argument("target", required=False, metavar="[TYPE|ID]", shell_complete=complete_target)
 @click.option(
     "-n",
     "--lines",
