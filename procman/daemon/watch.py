@@ -53,7 +53,7 @@ class Watcher:
         act: Act,
         say: Callable[[str], None],
         *,
-        root: str = "/",
+        root: str | None = None,
         clock: Callable[[], float] | None = None,
         quiet: float = QUIET,
         longest: float = LONGEST,

@@ -45,11 +45,14 @@ class WatchRule:
 class Decision:
     type: str
     paths: tuple[str, ...]  # what changed (a few, for the log line)
-    count: int  # how many paths changed in the burst
+    count: int  # how many different paths changed in the burst
 
-    def what(self, root: str = "/") -> str:
+    def what(self, root: str | None = None) -> str:
         """`src/app.py and 3 more changed`, paths shown relative to root where under it."""
-        rel = [os.path.relpath(p, root) if _under(p, root) is not None else p for p in self.paths]
+        rel = [
+            os.path.relpath(p, root) if root and _under(p, root) is not None else p
+            for p in self.paths
+        ]
         shown = ", ".join(rel)
         more = f" and {self.count - len(self.paths)} more" if self.count > len(self.paths) else ""
         return f"{shown}{more} changed"
@@ -59,8 +62,8 @@ class Decision:
 class _Burst:
     first: float
     last: float
-    paths: list[str] = field(default_factory=list)
-    count: int = 0
+    paths: list[str] = field(default_factory=list)  # the first few, for the log line
+    seen: set[str] = field(default_factory=set)
 
 
 def _under(path: str, root: str) -> str | None:
@@ -131,9 +134,9 @@ class WatchPolicy:
                     burst = self._bursts[name] = _Burst(first=now, last=now)
                     touched.append(name)
                 burst.last = now
-                burst.count += 1
-                if len(burst.paths) < 3 and path not in burst.paths:
+                if path not in burst.seen and len(burst.paths) < 3:
                     burst.paths.append(path)
+                burst.seen.add(path)
         return touched
 
     def deadline(self) -> float | None:
@@ -152,7 +155,7 @@ class WatchPolicy:
         decisions = []
         for name in ready:
             burst = self._bursts.pop(name)
-            decisions.append(Decision(name, tuple(burst.paths), burst.count))
+            decisions.append(Decision(name, tuple(burst.paths), len(burst.seen)))
         return decisions
 
 
