@@ -1,16 +1,22 @@
 """Reload or restart one process type on the daemon's own initiative (watch mode, cron): a
 type whose listener the daemon holds gets a rolling reload, so no connection is refused
 while its code changes; any other type is restarted. One at a time per type: asked again
-while one runs, it runs once more afterwards (however often it was asked)."""
+while one runs, it runs once more afterwards (however often it was asked).
+
+Triggers bundles what asks: the file watcher (watch.py) and the cron timers (cron.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
+from procman.daemon.cron import CronTable
 from procman.daemon.group import Group
+from procman.daemon.watch import Watcher
 from procman.errors import ProcmanError
+from procman.model import ProcessType
 
 log = logging.getLogger("procman.refresh")
 
@@ -65,3 +71,21 @@ class Refresher:
             return
         for failed in result.get("failed", []):
             self.say(f"{verb} of {name}: {failed['id']} {failed['state']}: {failed['reason']}")
+
+
+class Triggers:
+    """Watch mode and cron_restart for a formation: update() with each (re-read) one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, refresher: Refresher, project: str) -> None:
+        self.refresher = refresher
+        self.watcher = Watcher(loop, refresher.request, refresher.say, root=project)
+        self.cron = CronTable(loop, refresher.request)
+
+    def update(self, types: Iterable[ProcessType]) -> None:
+        types = list(types)
+        self.watcher.update(types)
+        self.cron.update(types)
+
+    def close(self) -> None:
+        self.watcher.close()
+        self.cron.close()

@@ -17,7 +17,6 @@ from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec, resolve_counts
 from procman.daemon import policy, report, spawn, targets
-from procman.daemon.cron import CronTable
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
@@ -28,12 +27,11 @@ from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
-from procman.daemon.refresh import Refresher
+from procman.daemon.refresh import Refresher, Triggers
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
 from procman.daemon.waiters import Waiters
-from procman.daemon.watch import Watcher
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
@@ -88,13 +86,11 @@ class Supervisor:
         self.waiters = Waiters(loop)
         self.wait = self.waiters.wait
         self.restored = state.unclean()
-        # watch mode and cron_restart reload (held socket) or restart a type by themselves
-        self.refresher = Refresher(
+        refresher = Refresher(  # watch mode and cron_restart: a reload or restart of their own
             lambda name: self.groups.get(name), reload=self.reload, restart=self.restart,
             say=logs.system, background=self._background,
         )  # fmt: skip
-        self.watcher = Watcher(loop, self.refresher.request, logs.system, root=str(project))
-        self.cron = CronTable(loop, self.refresher.request)
+        self.triggers = Triggers(loop, refresher, str(project))
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -179,8 +175,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.timer.stop()
-        self.watcher.close()
-        self.cron.close()
+        self.triggers.close()
         self.endpoint.close()
         everyone = self._everyone()
         for inst in everyone:
@@ -273,8 +268,7 @@ class Supervisor:
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
-        self.watcher.update(formation.types)
-        self.cron.update(formation.types)
+        self.triggers.update(formation.types)
 
     def _new_group(self, ptype: ProcessType) -> Group:
         return Group(
