@@ -76,9 +76,12 @@ class Refresher:
 class Triggers:
     """Watch mode and cron_restart for a formation: update() with each (re-read) one."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, refresher: Refresher, project: str) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, refresher: Refresher, project: str, home: str
+    ) -> None:
         self.refresher = refresher
-        self.watcher = Watcher(loop, refresher.request, refresher.say, root=project)
+        # the daemon's home (state.json, logs) never counts: a reload writes state.json
+        self.watcher = Watcher(loop, refresher.request, refresher.say, root=project, skip=[home])
         self.cron = CronTable(loop, refresher.request)
 
     def update(self, types: Iterable[ProcessType]) -> None:

@@ -90,7 +90,7 @@ class Supervisor:
             lambda name: self.groups.get(name), reload=self.reload, restart=self.restart,
             say=logs.system, background=self._background,
         )  # fmt: skip
-        self.triggers = Triggers(loop, refresher, str(project))
+        self.triggers = Triggers(loop, refresher, str(project), str(state.path.parent))
 
     # -- the verbs ------------------------------------------------------------------------
 

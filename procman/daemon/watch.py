@@ -54,11 +54,13 @@ class Watcher:
         say: Callable[[str], None],
         *,
         root: str | None = None,
+        skip: Iterable[str] = (),
         clock: Callable[[], float] | None = None,
         quiet: float = QUIET,
         longest: float = LONGEST,
     ) -> None:
         self.loop, self.act, self.say, self.root = loop, act, say, root
+        self.skip = [os.path.normpath(p) for p in skip]  # never watched (the daemon's home)
         self.clock = clock or loop.time
         self.quiet, self.longest = quiet, longest
         self.rules: tuple[WatchRule, ...] = ()
@@ -112,6 +114,7 @@ class Watcher:
 
     def _open(self) -> None:
         self.policy = WatchPolicy(self.rules, self.quiet, self.longest)
+        self.policy.skipped.update(self.skip)
         self._stop = threading.Event()
         self._bell = Inotify()
         for root in self.policy.roots:
@@ -150,7 +153,7 @@ class Watcher:
         added = False
         for here, subdirs, files in os.walk(top):
             if "pyvenv.cfg" in files:  # a virtualenv, whatever its name
-                self.policy.venvs.add(here)
+                self.policy.skipped.add(here)
                 subdirs.clear()
                 continue
             added = self._add_dir(here) or added
@@ -176,7 +179,7 @@ class Watcher:
                 continue
             path = os.path.join(directory, name) if name else directory
             if name == "pyvenv.cfg" and mask & IN_CREATE:  # a virtualenv being made
-                self.policy.venvs.add(directory)
+                self.policy.skipped.add(directory)
             new_dir = mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO)
             if new_dir and not self.policy.prunes(path) and self._add_tree(path):
                 self._stale = True  # watchfiles needs the new directories too

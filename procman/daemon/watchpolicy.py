@@ -94,7 +94,9 @@ class WatchPolicy:
     ) -> None:
         self.rules = tuple(rules)
         self.quiet, self.longest = quiet, max(longest, quiet)
-        self.venvs: set[str] = set()  # directories holding a pyvenv.cfg, found by the watcher
+        # directories nothing under counts, beyond IGNORED_DIRS: virtualenvs (found by their
+        # pyvenv.cfg), the daemon's own state and logs wherever PROCMAN_HOME puts them
+        self.skipped: set[str] = set()
         self._bursts: dict[str, _Burst] = {}
 
     @property
@@ -107,7 +109,7 @@ class WatchPolicy:
             rel = _under(path, root)
             if rel is None:
                 continue
-            if any(_under(path, venv) is not None for venv in self.venvs):
+            if any(_under(path, skip) is not None for skip in self.skipped):
                 return True
             return bool(rel) and (
                 any(part in IGNORED_DIRS for part in rel.split(os.sep))

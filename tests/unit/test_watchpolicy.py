@@ -45,7 +45,7 @@ def test_defaults_ignore_vcs_dependencies_caches_logs_and_editors() -> None:
 def test_virtualenvs_by_their_pyvenv_cfg() -> None:
     p = policy()
     assert p.concerns("/app/env3/lib/x.py") == ["worker"]
-    p.venvs.add("/app/env3")
+    p.skipped.add("/app/env3")
     assert p.concerns("/app/env3/lib/x.py") == []
     assert p.prunes("/app/env3")
 
