@@ -16,7 +16,7 @@ from procman.daemon.cron import CronTable
 from procman.daemon.group import Group
 from procman.daemon.watch import Watcher
 from procman.errors import ProcmanError
-from procman.model import ProcessType
+from procman.model import InstanceState, ProcessType
 
 log = logging.getLogger("procman.refresh")
 
@@ -58,8 +58,11 @@ class Refresher:
 
     async def _once(self, name: str, why: str) -> None:
         group = self.group(name)
-        if group is None or not any(i.live for i in group.instances()):
-            self.say(f"{why}; {name} is not running, so it stays as it is")
+        # a crashed or errored type is restarted too (the change may be its fix); one that
+        # was stopped on purpose, or scaled to 0, stays as it is
+        insts = group.instances() if group is not None else []
+        if group is None or not insts or all(i.state == InstanceState.STOPPED for i in insts):
+            self.say(f"{why}; {name} is stopped, so it stays as it is")
             return
         held = group.ptype.socket
         verb = "reload" if held else "restart"

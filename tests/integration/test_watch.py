@@ -103,3 +103,24 @@ def test_start_watch_watches_every_type_and_sees_new_directories(pm: Harness) ->
     (pm.root / "lib" / "deep" / "mod.py").write_text("x = 1\n")
     wait_until(lambda: all_replaced(pm, "worker", second), 20, "worker restarted by lib/deep/")
     assert system_lines(pm, "watch: lib/deep/mod.py changed; restarting worker")
+
+
+def test_a_fix_saved_while_a_type_is_errored_brings_it_back(pm: Harness) -> None:
+    (pm.root / "jobs").mkdir()
+    task = pm.root / "jobs" / "task.py"
+    task.write_text("raise SystemExit(3)  # a bug\n")
+    pm.yaml(f"""processes:
+  worker:
+    cmd: {PY} jobs/task.py
+    max_restarts: 1
+    watch: [jobs]
+""")
+    pm.run("start", expect=None)  # up for a moment, then it crashes
+    pm.wait_state("worker.1", "errored")
+    task.write_text(f"exec(open({str(PROGRAMS / 'printenv.py')!r}).read())\n")  # the fix
+    pm.wait_state("worker.1", "running", timeout=20)
+    assert pm.env_of("worker.1")["PROCMAN_ID"] == "worker.1"
+    pm.run("stop", "worker")
+    task.write_text("raise SystemExit(4)\n")  # stopped on purpose: a change leaves it so
+    pm.wait_log("worker is stopped, so it stays as it is")
+    assert pm.by_id()["worker.1"]["state"] == "stopped"
