@@ -36,6 +36,6 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
-        Workload("watch", watch.run, 240, "watch: idle CPU over 20,000 files; write -> reload", ()),
+        Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
     )
 }
