@@ -60,8 +60,11 @@ class Refresher:
         group = self.group(name)
         # a crashed or errored type is restarted too (the change may be its fix); one that
         # was stopped on purpose, or scaled to 0, stays as it is
-        insts = group.instances() if group is not None else []
-        if group is None or not insts or all(i.state == InstanceState.STOPPED for i in insts):
+        if group is None:
+            self.say(f"{why}; {name} is no longer in the formation")
+            return
+        insts = group.instances()
+        if not insts or all(i.state == InstanceState.STOPPED for i in insts):
             self.say(f"{why}; {name} is stopped, so it stays as it is")
             return
         held = group.ptype.socket
