@@ -93,7 +93,8 @@ class Watcher:
             self.say(f"watch: cannot watch {', '.join(r.type for r in rules)}: {exc}")
             return
         names = ", ".join(r.type for r in rules)
-        self.say(f"watch: {names} ({len(self.dirs)} directories watched)")
+        count = len(self.dirs)
+        self.say(f"watch: {names} ({count} director{'y' if count == 1 else 'ies'} watched)")
 
     def close(self) -> None:
         if self._timer is not None:

@@ -124,3 +124,17 @@ def test_a_fix_saved_while_a_type_is_errored_brings_it_back(pm: Harness) -> None
     task.write_text("raise SystemExit(4)\n")  # stopped on purpose: a change leaves it so
     pm.wait_log("worker is stopped, so it stays as it is")
     assert pm.by_id()["worker.1"]["state"] == "stopped"
+
+
+def test_start_watch_holds_for_ad_hoc_apps_added_later(pm: Harness) -> None:
+    pm.run("start", PRINTENV, "--name", "bg", "--watch")
+    pm.run("start", PRINTENV, "--name", "bg2")  # no --watch: the daemon's still holds
+    watched = {t["name"]: t["watch"] for t in pm.client.call("status")["types"]}
+    assert watched == {"bg": [str(pm.root)], "bg2": [str(pm.root)]}
+    bg, bg2 = pids(pm, "bg"), pids(pm, "bg2")
+    (pm.root / "x.py").write_text("x = 1\n")
+    wait_until(
+        lambda: all_replaced(pm, "bg", bg) and all_replaced(pm, "bg2", bg2),
+        20,
+        "both apps restarted",
+    )
