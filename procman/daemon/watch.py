@@ -88,7 +88,7 @@ class Watcher:
             return
         try:
             self._open()
-        except (OSError, ImportError) as exc:
+        except (OSError, ImportError, AttributeError) as exc:  # no inotify: not Linux
             self.close()
             self.say(f"watch: cannot watch {', '.join(r.type for r in rules)}: {exc}")
             return
