@@ -9,7 +9,18 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status, thousand
+from bench.workloads import (
+    http,
+    idle,
+    logs,
+    reload,
+    restart,
+    scale,
+    start,
+    status,
+    thousand,
+    watch,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
+        Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
         Workload(
             "thousand",
             thousand.run,

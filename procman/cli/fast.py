@@ -33,12 +33,15 @@ VALUE_OPTIONS = {
 }
 
 
+COMPLETE_VAR = "_PROCMAN_COMPLETE"  # set: click's shell completion is asking, not a user
+
+
 def parse(argv: list[str]) -> dict[str, Any] | None:
     """argv (after the program name) as the click command's params, or None for click.
 
     status/ps -> {"verb", "target", "as_json", "procfile", "directory"};
     scale -> {"verb", "counts" (as the click command sends them), "procfile", "directory"}."""
-    if not argv or argv[0] not in VERBS:
+    if not argv or argv[0] not in VERBS or COMPLETE_VAR in os.environ:
         return None
     verb = argv[0]
     params: dict[str, Any] = {"procfile": None, "directory": None}

@@ -1,11 +1,12 @@
 """Open files: the one system limit a formation of 1,000 instances meets first.
 
-Each instance costs the daemon file descriptors for as long as it runs: the read end of
-its output pipe (PIPES_PER_INSTANCE) and, for a `socket: true` type, its slot's listener.
-A login shell's soft RLIMIT_NOFILE is often 1024, so the daemon raises its own soft limit
-to the hard one at start (raise_soft()). Its children get the soft limit the daemon was
-started with back (restore_child(), right after each spawn): a program that loops over
-every possible fd, or uses select(), should not see a limit of a million.
+Each instance costs the daemon file descriptors for as long as it runs: the read ends of
+its stdout and stderr pipes (PIPES_PER_INSTANCE) and, for a `socket: true` type, its
+slot's listener. A login shell's soft RLIMIT_NOFILE is often 1024, so the daemon raises
+its own soft limit to the hard one at start (raise_soft()). Its children get the soft
+limit the daemon was started with back (restore_child(), right after each spawn): a
+program that loops over every possible fd, or uses select(), should not see a limit of a
+million.
 
 Before a start or scale, check_room() refuses a count the limit cannot hold, naming the
 limit and the fix, instead of failing somewhere in the middle of 1,000 spawns; and a spawn
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 
 from procman.errors import ErrorCode, ProcmanError
 
-PIPES_PER_INSTANCE = 1  # the read end of its stdout+stderr pipe
+PIPES_PER_INSTANCE = 2  # the read ends of its stdout and stderr pipes
 SPARE = 64  # for the control socket's clients, log files, a reload's replacements, ...
 
 FIX = (

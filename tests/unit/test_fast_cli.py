@@ -98,6 +98,11 @@ def test_anything_else_goes_to_click(argv: list[str]) -> None:
     assert fast.parse(argv) is None
 
 
+def test_shell_completion_goes_to_click(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_PROCMAN_COMPLETE", "bash_complete")
+    assert fast.parse(["status"]) is None
+
+
 ROW = {"id": "web.1", "type": "web", "index": 0, "pid": 42, "state": "running",
        "uptime_s": 3.0, "restarts": 0, "cpu_percent": 0.5, "memory_bytes": 1 << 20}  # fmt: skip
 STATUS = {"instances": [ROW], "types": [{"name": "web", "desired": 1, "autoscale": None}]}

@@ -134,12 +134,12 @@ def test_a_count_the_limit_cannot_hold_is_refused_naming_the_limit_and_the_fix(
 ) -> None:
     monkeypatch.setattr(limits, "limits", lambda: (1024, 1024))
     monkeypatch.setattr(limits, "open_files", lambda: 40)
-    limits.check_room([(400, True)])  # 800 more: fits
+    limits.check_room([(300, True)])  # 900 more: fits
     with pytest.raises(ProcmanError) as err:
-        limits.check_room([(1000, True)])  # 2,000 more: does not
+        limits.check_room([(1000, True)])  # 3,000 more: does not
     message = str(err.value)
     assert "RLIMIT_NOFILE" in message and "1024" in message
-    assert "about 2000 more" in message and "LimitNOFILE" in message
+    assert "about 3000 more" in message and "LimitNOFILE" in message
     assert "ulimit -Hn" in message
 
 
