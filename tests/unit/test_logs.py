@@ -469,12 +469,20 @@ def test_enospc_from_os_write_is_counted(rig: Rig, monkeypatch: pytest.MonkeyPat
     file_fds = set(rig.hub._files.values())
     real_write = os.write
 
+    real_writev = os.writev
+
     def full(fd: int, data: Any) -> int:
         if fd in file_fds:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
+    def fullv(fd: int, buffers: Any) -> int:
+        if fd in file_fds:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_writev(fd, buffers)
+
     monkeypatch.setattr(logs.os, "write", full)
+    monkeypatch.setattr(logs.os, "writev", fullv)  # the hot path's one write a chunk
     rig.write("web.1", b"lost\n")
     rig.drained("web.1")
     monkeypatch.undo()
@@ -733,3 +741,55 @@ def test_reopen_after_an_external_rotation(rig: Rig, create: bool) -> None:
     # web.log.N, which is also logrotate's default name) back
     assert texts(rig.hub.file_tail(3)) == ["line 11"]
     assert rig.hub.reopen() == ["web"]  # again: harmless
+
+
+# -- the hot path against the general one ----------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_hot_path_writes_what_the_general_path_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """LogHub._fast (one replace, one writev a chunk) against the general path (forced by
+    a subscriber), on the same chunks: the same files byte for byte, rotation included,
+    and the same memory tail."""
+    import random
+
+    rnd = random.Random(seed)
+    monkeypatch.setattr(logs.time, "time", lambda: 1_800_000_000.25)
+    lines = [b"x" * rnd.choice([0, 1, 5, 99, 300, 5000]) for _ in range(400)]
+    stream = b"".join(line + b"\n" for line in lines) + b"tail without newline"
+    cuts = sorted(rnd.sample(range(1, len(stream)), 60))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    chunks = [c[i : i + 32768] for c in chunks for i in range(0, len(c), 32768)]  # < a pipe
+    results = []
+    for general in (False, True):
+        rig = Rig(tmp_path / ("general" if general else "fast"))
+        try:
+            rig.hub.max_size = 80_000  # rotations on the way
+            if general:
+                rig.hub.subscribers.add(Subscriber())
+            fd = rig.pipe("web.1")
+            fast_chunks = 0
+            real_fast = rig.hub._fast
+
+            def counted(*args: Any, real: Any = real_fast) -> bool:
+                nonlocal fast_chunks
+                took = bool(real(*args))
+                fast_chunks += took
+                return took
+
+            monkeypatch.setattr(rig.hub, "_fast", counted)
+            for chunk in chunks:
+                assert os.write(rig.writers["web.1"], chunk) == len(chunk)
+                rig.hub._on_readable(fd)
+            assert (fast_chunks == 0) if general else (fast_chunks > len(chunks) // 2)
+            rig.hub.subscribers.clear()
+            rig.close_writer("web.1")
+            rig.wait_for(lambda hub=rig.hub, fd=fd: fd not in hub._pipes)
+            files = {p.name: p.read_bytes() for p in sorted(rig.logs_dir.iterdir())}
+            results.append((files, rig.tail_lines(1000)))
+        finally:
+            rig.close()
+    assert results[0] == results[1]
+    assert len(results[0][0]) > 1  # it rotated
