@@ -4,7 +4,8 @@ as the last line on stdout (a manager's log file holds everything once that line
 
 With a second argument FILE it also writes `t0=<clock> elapsed=<seconds>` into FILE, t0
 on time.perf_counter()'s clock (CLOCK_MONOTONIC, the same in every process): that is how
-the bench reads the figures back from under a manager whose logs it does not parse.
+the bench reads the figures back from under a manager whose logs it does not parse. When
+FILE is a directory, the report goes to FILE/report.<pid> (several writers at once).
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def main() -> None:
     sys.stderr.write(line)
     sys.stderr.flush()
     if len(sys.argv) > 2:
-        with open(sys.argv[2] + ".tmp", "w") as report:
+        path = sys.argv[2]
+        if os.path.isdir(path):
+            path = os.path.join(path, f"report.{os.getpid()}")
+        with open(path + ".tmp", "w") as report:
             report.write(f"t0={t0:.9f} elapsed={elapsed:.9f}\n")
-        os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+        os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ holds the writer back), and end to end, from the child's first write until the m
 log file holds its last line (a manager that buffers in memory is only done then).
 Baselines in the same rotation: the same child writing to /dev/null and to a regular file.
 Diagnostics for procman: the child through a pipe to a bare Python reader that appends to a
-file (raw, and prefixing every line as procman does)."""
+file (raw, and prefixing every line as procman does).
+
+Four at once: the same writer, WRITERS instances under each tool (procman and PM2 one type
+or app of 4, supervisord numprocs=4 with its default per-process log files), each writing
+200 MB; the figure is their aggregate rate, WRITERS × 200 MB over first start to last
+finish (by the writers' own clocks), beside the same four writing to a regular file each."""
 
 from __future__ import annotations
 
@@ -103,6 +108,55 @@ def under(
         side.release(pool, m, leftovers)
 
 
+WRITERS = 4
+FOUR_PEERS = ("supervisord", "pm2")  # honcho and circus: one writer only
+
+
+def aggregate(reports: Path) -> float:
+    """WRITERS × MEGABYTES over the first start to the last finish, in MB/s."""
+    spans = [read_report(p) for p in reports.glob("report.*") if not p.name.endswith(".tmp")]
+    begin = min(t0 for t0, _ in spans)
+    end = max(t0 + elapsed for t0, elapsed in spans)
+    return len(spans) * MEGABYTES / (end - begin)
+
+
+def four_under(pool: Pool, name: str, leftovers: list[str]) -> float:
+    """Aggregate MB/s of WRITERS writers at once under one tool, fresh each time."""
+    m = side.manager(pool, name)
+    try:
+        reports = m.root / "reports"
+        reports.mkdir()
+        log = m.root / "w.log" if name != "supervisord" else None  # supervisord: AUTO files
+        m.start(Spec(writer_argv(reports), count=WRITERS, restart=False, log=log))
+        deadline = time.monotonic() + LIMIT_S * 2
+        while len([p for p in reports.glob("report.*") if not p.name.endswith(".tmp")]) < WRITERS:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{WRITERS} writers did not finish within {LIMIT_S * 2}s")
+            time.sleep(0.01)
+        return aggregate(reports)
+    finally:
+        side.release(pool, m, leftovers)
+
+
+def four_to_files(pool: Pool) -> float:
+    with tempfile.TemporaryDirectory(prefix="pmb-w4-", dir="/tmp") as scratch:
+        reports = Path(scratch) / "reports"
+        reports.mkdir()
+        outs = [open(Path(scratch) / f"out{i}.log", "wb") for i in range(WRITERS)]  # noqa: SIM115
+        try:
+            procs = [
+                pool.helper(writer_argv(reports), stdout=out, stderr=subprocess.DEVNULL)
+                for out in outs
+            ]
+            for proc in procs:
+                proc.wait(LIMIT_S)
+                pool.helpers.remove(proc)
+        finally:
+            for out in outs:
+                out.close()
+        return aggregate(reports)
+
+
 def direct(pool: Pool, path: str) -> float:
     with tempfile.TemporaryDirectory(prefix="pmb-w-", dir="/tmp") as scratch:
         report = Path(scratch) / "report"
@@ -174,6 +228,10 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
     runners["file"] = file_once
     runners["raw"] = lambda: capture_once("raw")
     runners["prefix"] = lambda: capture_once("prefix")
+    four_tools = [t for t in tools if t == "procman" or t in FOUR_PEERS]
+    for name in four_tools:
+        runners[f"4:{name}"] = lambda name=name: four_under(pool, name, result.leftovers)
+    runners["4:file"] = lambda: four_to_files(pool)
     try:
         samples = side.interleave(reps, 0, runners, na)
     finally:
@@ -206,6 +264,19 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
             "logs", f"{MEGABYTES} MB: first write → last line in the log file", "MB/s",
             tools={t: Stats.of(end_to_end[t]) for t in tools if end_to_end.get(t)},
             na=na_tools, versus=peers, higher_is_better=True,
+        )
+    )  # fmt: skip
+    four_peers = tuple(t for t in four_tools if t != "procman")
+    result.compare.append(
+        Compare(
+            "logs", f"{WRITERS} children at once, {MEGABYTES} MB each: their aggregate rate",
+            "MB/s",
+            tools={t: Stats.of(samples[f"4:{t}"]) for t in four_tools if samples.get(f"4:{t}")},
+            na={**{t: r for t, r in na_tools.items() if t in FOUR_PEERS},
+                **{f"{t}": "one writer only in this workload" for t in ("circus", "honcho")}},
+            baselines={f"{WRITERS} children > a regular file each": Stats.of(samples["4:file"])},
+            versus=four_peers, target=1.0, higher_is_better=True,
+            note="procman with its timestamps and prefixes on; supervisord numprocs=4",
         )
     )  # fmt: skip
     procman = Stats.of(samples["procman"])
