@@ -39,6 +39,9 @@ def export(ref: str, into: Path) -> None:
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         archive.extractall(into, filter="data")
+    fast = into / "procman" / "cli" / "fast.py"
+    if not fast.exists():  # a ref from before the console script's fast path
+        fast.write_text("from procman.cli.app import main  # noqa: F401\n")
     # bytecode up front, as `make setup` gives this tree: neither side compiles in a run
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(into)], check=True)
 
