@@ -13,7 +13,8 @@ with `exec server ...` for its server to match LISTEN_PID (see docs/formation.md
 
 Nothing of ours runs in the child between fork and exec (no preexec_fn): that would force
 a fork instead of vfork and start Python in the child, ten times the cost of a spawn. The
-listener reaches fd 3 by being on fd 3 in the daemon while Popen runs. While the watchdog
+listener reaches fd 3 by being on fd 4 in the daemon while Popen runs (STAGE_FD says why)
+and the shell moving it to 3. While the watchdog
 runs (watchdog.py), it ends the instances of a daemon that died, SIGKILLed or not, and a
 spawn is one exec. Without it (it could not start, or died and is being replaced), the
 instance gets PR_SET_PDEATHSIG (it dies with the daemon) from util-linux's `setpriv`,
@@ -46,6 +47,12 @@ PIPE_SIZE = 1 << 20  # fewer wakeups for a chatty child; the kernel caps it at p
 # on stderr measured no slower than on stdout (568 vs 550 MB/s, medians of 8, one run).
 
 LISTEN_FD = 3
+# The listener is handed over on fd 4 and moved to 3 by the shell (`exec 3<&4 4<&-`):
+# CPython 3.11's _posixsubprocess, told to keep fd 3 open, asks close_range(3, 2), gets
+# EINVAL and falls back to closing every other fd one by one in the child (getdents of
+# /proc/self/fd, then close() each): with 1,000 socket instances, ~3,000 syscalls in every
+# spawn, O(n²) for a start. With fd 4 kept, close_range(3, 3) and the rest do it in three.
+STAGE_FD = 4
 
 
 def _which(name: str) -> str | None:
@@ -88,7 +95,12 @@ def shell_command(cmd: str, listen_pid: bool) -> str:
 def command_argv(cmd: str, listener: bool) -> list[str]:
     """What runs for cmd: its words when it needs no shell, else /bin/sh -c SCRIPT."""
     plain = plain_argv(cmd) if not listener else None  # LISTEN_PID needs the shell's $$
-    return plain or ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener)]
+    if plain:
+        return plain
+    script = shell_command(cmd, listen_pid=listener)
+    if listener:  # from STAGE_FD to where systemd's protocol wants it
+        script = f"exec {LISTEN_FD}<&{STAGE_FD} {STAGE_FD}<&-; {script}"
+    return ["/bin/sh", "-c", script]
 
 
 def _child_setup(parent: int) -> None:
@@ -139,7 +151,7 @@ def spawn_process(
         raise
     argv = [*(_DEATHSIG if deathsig else ()), *command_argv(cmd, listener_fd is not None)]
     parent = os.getpid()
-    saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
+    saved = _stage(listener_fd) if listener_fd is not None else None
     try:
         popen = subprocess.Popen(
             argv,
@@ -150,7 +162,7 @@ def spawn_process(
             env=env,
             **_OWN_GROUP,
             close_fds=True,
-            pass_fds=(LISTEN_FD,) if listener_fd is not None else (),
+            pass_fds=(STAGE_FD,) if listener_fd is not None else (),
             preexec_fn=None if _SETPRIV or not deathsig else (lambda: _child_setup(parent)),
         )
     except OSError as exc:
@@ -166,26 +178,26 @@ def spawn_process(
         os.close(out_write)
         os.close(err_write)
         if listener_fd is not None:
-            _restore_fd3(saved)
+            _unstage(saved)
     return popen, out_fd, err_fd
 
 
-def _put_on_fd3(listener_fd: int) -> int | None:
-    """dup the listener onto fd 3 for the child to inherit; returns a copy of what fd 3
-    was (the daemon keeps 0-3 taken, so something usually is)."""
+def _stage(listener_fd: int) -> int | None:
+    """dup the listener onto STAGE_FD for the child to inherit; returns a copy of what was
+    there (the daemon's own fds usually take the low numbers)."""
     try:
-        saved = os.dup(LISTEN_FD)
+        saved = os.dup(STAGE_FD)
     except OSError:
         saved = None
-    os.dup2(listener_fd, LISTEN_FD)
+    os.dup2(listener_fd, STAGE_FD)
     return saved
 
 
-def _restore_fd3(saved: int | None) -> None:
+def _unstage(saved: int | None) -> None:
     if saved is None:
-        os.close(LISTEN_FD)
+        os.close(STAGE_FD)
         return
-    os.dup2(saved, LISTEN_FD, inheritable=False)
+    os.dup2(saved, STAGE_FD, inheritable=False)
     os.close(saved)
 
 
