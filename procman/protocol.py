@@ -41,6 +41,7 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "metrics": {},
     "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
     "shutdown": {},
+    "update": {},
 }
 
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "start": "start:start",
     "status": "status:status",
     "stop": "simple:stop",
+    "update": "update:update",
 }
 
 

@@ -18,6 +18,7 @@ DAEMON_START_TIMEOUT = 15.0
 #: Methods that answer at once; a daemon silent for this long is stuck, not busy. The others
 #: (start, scale, restart, ...) wait for instances, as long as their ready_timeout allows.
 QUICK_METHODS = {"ping": 10.0, "status": 10.0, "formation": 10.0, "logs": 10.0}
+QUICK_METHODS["update"] = 60.0  # a dry run of the new code (30 s at most), the exec, adoption
 
 
 class Client:

@@ -50,6 +50,30 @@ def info(message: str) -> None:
     sys.stdout.write(message + "\n")
 
 
+def version_notice(daemon_version: str | None) -> None:
+    """One line on stderr when the daemon runs another procman than this CLI (after an
+    upgrade); a daemon that does not say its version says nothing here."""
+    from procman import __version__
+
+    if daemon_version and daemon_version != __version__:
+        sys.stderr.write(
+            f"note: the daemon runs procman {daemon_version}, and {__version__} is installed; "
+            '"procman update" switches it over without restarting the instances\n'
+        )
+
+
+def updated(result: dict[str, Any]) -> None:
+    """`procman update`: what runs now."""
+    old, new = result["old_version"], result["version"]
+    change = f"{old} -> {new}" if old != new else f"{new} (the same version, re-executed)"
+    info(
+        f"daemon pid {result['pid']} runs procman {change}; "
+        f"{result['instances']} instance(s) kept running, none restarted"
+    )
+    for ident in result.get("exited", []):
+        info(f"{ident} exited during the update and was handled as an exit")
+
+
 def print_json(value: Any) -> None:
     import json
 

@@ -21,7 +21,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-i", "--instances")
     parser.add_argument("--detach", action="store_true")
     parser.add_argument("--metrics-port", type=int)
+    # `procman update`: the dry run of the installed code, and the exec'd new image
+    parser.add_argument("--check-update", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--resume", type=int, metavar="FD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.check_update:
+        from procman.daemon.handover import check
+
+        return check(sys.stdin.buffer, sys.stdout)
+    if args.resume is not None:
+        from procman.daemon.handover import Resume
+
+        resume = Resume.read(args.resume)
+        return run(
+            resume.project,
+            sink=plain_sink() if resume.foreground else None,
+            log_level=resume.log_level,
+            metrics_port=resume.metrics_port,
+            resume=resume,
+        )
     if args.detach:
         return run(args.dir, detach=True, metrics_port=args.metrics_port)
     source = None

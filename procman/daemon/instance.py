@@ -219,6 +219,22 @@ class Instance:
             backoff_delay(self.crashes_in_row), self._restart_from_backoff
         )
 
+    # -- a daemon update (handover.py carries instances across the exec) ---------------
+
+    def timer_due(self) -> float | None:
+        """When the pending back-off or SIGKILL timer fires, on the timers' clock."""
+        when = getattr(self._timer, "when", None)
+        return when() if when is not None else None
+
+    def resume_timer(self, delay: float) -> None:
+        """In the new image: re-arm the timer the old one had pending (every kind of timer
+        an instance can have must be told apart here)."""
+        if self.state == InstanceState.BACKOFF:
+            self._timer = self.timers.call_later(delay, self._restart_from_backoff)
+        elif self.pid is not None:
+            pid = self.pid
+            self._timer = self.timers.call_later(delay, lambda: self._kill(pid))
+
     # -- internals --------------------------------------------------------------------
 
     def _restart_from_backoff(self) -> None:

@@ -5,6 +5,7 @@ its group, the log hub for its output), plus pid -> instance for whoever needs t
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,18 +58,25 @@ class Launcher:
             raise SpawnError(f"cannot start {inst.id}: {exc}") from None
         pid = popen.pid
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
+        self.adopt(inst, pid, popen)
+        self.watchdog.watch(pid)
+        self.logs.attach(fd, ptype.name, str(inst.id))
+        return pid
+
+    def adopt(self, inst: Instance, pid: int, popen: subprocess.Popen | None = None) -> None:
+        """pid is inst's process: its exit goes to inst. Also how the new image of an
+        updated daemon takes over a process the old image started (no Popen then, and the
+        watchdog knows its group already)."""
         self.by_pid[pid] = inst
 
         def exited(pid: int, code: int) -> None:
-            popen.returncode = code
+            if popen is not None:
+                popen.returncode = code
             self.by_pid.pop(pid, None)
             inst.exited(pid, code)  # which SIGKILLs what is left of the group
             self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
-        self.watchdog.watch(pid)
-        self.logs.attach(fd, ptype.name, str(inst.id))
-        return pid
 
     def kill_group(self, pid: int, sig: int) -> None:
         spawn.kill_group(pid, sig)

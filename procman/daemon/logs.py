@@ -85,9 +85,14 @@ class LogHub:
 
     # -- pipes --------------------------------------------------------------------------
 
-    def attach(self, fd: int, type_name: str, label: str) -> None:
-        self._pipes[fd] = _Pipe(type_name, label, f" {label} | ".encode())
+    def attach(self, fd: int, type_name: str, label: str, partial: bytes = b"") -> None:
+        self._pipes[fd] = _Pipe(type_name, label, f" {label} | ".encode(), partial)
         self.loop.add_reader(fd, self._on_readable, fd)
+
+    def pipes(self) -> list[tuple[int, str, str, bytes]]:
+        """Every open pipe as (fd, type, label, unfinished line): what a daemon update
+        hands to the new image, which attach()es them again."""
+        return [(fd, p.type_name, p.label, p.partial) for fd, p in self._pipes.items()]
 
     def close(self) -> None:
         for fd in list(self._pipes):

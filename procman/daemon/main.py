@@ -21,12 +21,14 @@ from typing import Any
 
 from procman import paths
 from procman.daemon.handlers import Handlers
+from procman.daemon.handover import Resume
 from procman.daemon.logs import LogHub, Sink
 from procman.daemon.notify import NotifySocket
 from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
 from procman.daemon.supervisor import Supervisor
+from procman.daemon.updater import Updater
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ProcmanError
 
@@ -46,8 +48,10 @@ def run(
     on_error: Callable[[str], None] | None = None,
     log_level: int = logging.INFO,
     metrics_port: int | None = None,
+    resume: Resume | None = None,
 ) -> int:
-    """Run a daemon for project until it is shut down; the process exit code."""
+    """Run a daemon for project until it is shut down; the process exit code. With
+    resume, this process is an updated daemon's new image (see handover.py)."""
     project = project.resolve()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
@@ -67,7 +71,7 @@ def run(
         sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.environ.get("PROCMAN_SOCKET"):
             _check_private(sock_path.parent)
-        lock = _take_lock(sock_path)
+        lock = resume.lock if resume is not None else _take_lock(sock_path)
     except OSError as exc:
         _tell(ready_fd, f"error: cannot use {sock_path.parent}: {exc}")
         return 1
@@ -83,8 +87,11 @@ def run(
         return 0 if detach else 1
     try:
         return asyncio.run(
-            _serve(project, sock_path, ready_fd, autostart, sink, on_error, metrics_port)
-        )
+            _serve(
+                project, sock_path, ready_fd, autostart, sink, on_error, metrics_port,
+                lock=lock, log_level=log_level, resume=resume,
+            )
+        )  # fmt: skip
     except ProcmanError as exc:
         _tell(ready_fd, f"error: {exc}")
         if on_error:
@@ -102,6 +109,10 @@ async def _serve(
     sink: Sink | None,
     on_error: Callable[[str], None] | None,
     metrics_port: int | None = None,
+    *,
+    lock: int,
+    log_level: int,
+    resume: Resume | None = None,
 ) -> int:
     """The composition root: build the parts, serve until a shutdown, end them in order."""
     loop = asyncio.get_running_loop()
@@ -113,7 +124,7 @@ async def _serve(
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
     watchdog = Watchdog()
-    watchdog_pid = watchdog.start()
+    watchdog_pid = resume.take_watchdog(watchdog) if resume else watchdog.start()
     if watchdog_pid is not None:
         reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
     supervisor = Supervisor(
@@ -128,6 +139,8 @@ async def _serve(
         metrics_port=metrics_port,
     )
     notify = NotifySocket(loop, notify_path, supervisor.readiness.on_notify)
+    if resume is not None:
+        resume.adopt(supervisor)  # an updated daemon's instances, listeners and log pipes
     stopped = asyncio.Event()
     stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
 
@@ -139,8 +152,15 @@ async def _serve(
 
     handlers = Handlers(supervisor, logs, on_shutdown=stop_everything)
     server = ControlServer(sock_path, handlers.dispatch)
-    await server.start()
-    notify.open()
+    await server.start(resume.control_socket() if resume else None)
+    if resume is None:
+        notify.open()
+    else:
+        resume.take_notify(notify)
+    handlers.updater = Updater(
+        supervisor, server=server, notify=notify, watchdog=watchdog, lock=lock,
+        foreground=sink is not None, log_level=log_level, metrics_port=metrics_port,
+    )  # fmt: skip
 
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
@@ -155,6 +175,8 @@ async def _serve(
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
     loop.add_signal_handler(signal.SIGPIPE, lambda: None)
 
+    if resume is not None:
+        resume.finish(supervisor)  # signals in, the exec window's exits reaped, `update` answered
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
     failed: list[bool] = []

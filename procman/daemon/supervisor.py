@@ -262,6 +262,11 @@ class Supervisor:
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
 
+    def take_over(self, formation: Formation, source: Source) -> None:
+        """`procman update`, in the new image: the old one's formation, nothing spawned."""
+        self._install(formation, source)
+        self.restored = None
+
     def _new_group(self, ptype: ProcessType) -> Group:
         return Group(
             ptype, held=self.held, new_instance=self._new_instance, background=self._background

@@ -15,6 +15,7 @@ from procman.cli.options import Project, project_options
 def status(project: Project, target: str | None, as_json: bool) -> None:
     """Show every instance: id, pid, state, uptime, restarts, cpu, memory, port."""
     result = project.client.call("status", {"target": target})
+    render.version_notice(result.get("version"))
     if as_json:
         render.print_json(result["instances"])
     else:
