@@ -34,6 +34,8 @@ Busy = Callable[[], "str | None"]
 def busy(supervisor: Supervisor) -> str | None:
     """Why this is no moment to hand over, or None. A drain, a rollout or a retiring type
     is work under way in a coroutine, and coroutines do not survive an exec."""
+    if supervisor.waiters.pending:  # a verb outside the control socket: the foreground start
+        return "a verb is still waiting for its instances"
     in_slots = set()
     for group in supervisor.groups.values():
         if not group.defined:

@@ -29,6 +29,11 @@ class Waiters:
             if entry in self._open:
                 self._open.remove(entry)
 
+    @property
+    def pending(self) -> int:
+        """Waits still open: some verb is waiting for its instances."""
+        return sum(1 for _, _, future in self._open if not future.done())
+
     def check(self) -> None:
         for insts, done, future in list(self._open):
             if not future.done() and all(done(i) for i in insts):

@@ -31,6 +31,18 @@ def pids(pm: Harness) -> dict[str, int]:
     return {r["id"]: r["pid"] for r in pm.status()}
 
 
+def open_files(pid: int) -> list[str]:
+    """What the daemon's fds point at: sockets, pipes, memfds, log files."""
+    folder = Path(f"/proc/{pid}/fd")
+    found = []
+    for fd in folder.iterdir():
+        try:
+            found.append(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
 def replaced(pm: Harness, ident: str, old_pid: int) -> bool:
     row = pm.by_id().get(ident, {})
     return row.get("state") == "running" and row.get("pid") not in (None, old_pid)
@@ -52,9 +64,14 @@ def test_update_under_load_keeps_every_instance_and_fails_no_request(
     pm.run("start")
     pm.wait_log("speaker", target="speaker")
     before, daemon = pids(pm), pm.daemon_pid()
+    assert daemon is not None
+    # each web instance's fd 3 is its slot's listener, a socket the daemon holds too
+    listeners = {os.readlink(f"/proc/{before[f'web.{i}']}/fd/3") for i in (1, 2, 3, 4)}
+    assert len(listeners) == 4 and listeners <= set(open_files(daemon))
     with Load(port) as load:
         wait_until(lambda: load.count() > 50, 20, "load flowing")
         reply = json.loads(pm.run("update", "--json").stdout)
+        held = set(open_files(daemon))
         after = pm.status()
         served = load.count()
         wait_until(lambda: load.count() > served + 50, 20, "load after the update")
@@ -63,6 +80,8 @@ def test_update_under_load_keeps_every_instance_and_fails_no_request(
             pm.run("scale", f"web={count}")
             served = load.count()
             wait_until(lambda s=served: load.count() > s + 30, 20, f"load at web={count}")
+    print(f"update: exec window {reply['seconds']:.3f}s, {load.count()} requests, "
+          f"{len(load.failures())} failed")  # fmt: skip
     assert load.failures() == [], load.failures()[:5]
     assert load.count() > 200
     assert reply["pid"] == reply["old_pid"] == daemon == pm.daemon_pid()
@@ -71,6 +90,8 @@ def test_update_under_load_keeps_every_instance_and_fails_no_request(
     assert {r["id"]: r["pid"] for r in after} == before
     assert {(r["state"], r["restarts"]) for r in after} == {("running", 0)}
     assert all(r["uptime_s"] > 0 for r in after)  # the old image's start times, not 0
+    assert listeners <= held  # the very same sockets, never closed
+    assert not [f for f in open_files(daemon) if "memfd" in f]
 
     speaker = before["speaker.1"]  # the same child, its pipe read by the new image
     os.kill(speaker, signal.SIGUSR1)
@@ -80,6 +101,7 @@ def test_update_under_load_keeps_every_instance_and_fails_no_request(
     os.kill(before["web.1"], signal.SIGKILL)  # the new image reaps and restarts
     wait_until(lambda: replaced(pm, "web.1", before["web.1"]), 10, "web.1 restarted")
     assert pm.by_id()["web.1"]["restarts"] == 1
+    assert pm.client.call("update")["pid"] == daemon  # and the updated daemon updates again
 
     pm.run("shutdown")
     wait_until(lambda: not pm.ours(), 20, "the daemon and every instance gone")

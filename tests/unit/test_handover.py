@@ -170,7 +170,11 @@ def quiet_supervisor(**inst: Any) -> SimpleNamespace:
     fields = {"draining": False, "replacement": False, "state": S.RUNNING, "index": 0}
     one = SimpleNamespace(id="web.1", **{**fields, **inst})
     group = SimpleNamespace(name="web", defined=True, desired=1, instances=lambda: [one])
-    return SimpleNamespace(groups={"web": group}, launcher=SimpleNamespace(by_pid={7: one}))
+    return SimpleNamespace(
+        groups={"web": group},
+        launcher=SimpleNamespace(by_pid={7: one}),
+        waiters=SimpleNamespace(pending=0),
+    )
 
 
 def test_an_update_waits_for_drains_rollouts_and_scale_downs() -> None:
@@ -178,6 +182,9 @@ def test_an_update_waits_for_drains_rollouts_and_scale_downs() -> None:
     assert "draining" in updater.busy(quiet_supervisor(draining=True))  # type: ignore[arg-type, operator]
     assert "scaled away" in updater.busy(quiet_supervisor(index=1))  # type: ignore[arg-type, operator]
     assert "reload" in updater.busy(quiet_supervisor(replacement=True))  # type: ignore[arg-type, operator]
+    waiting = quiet_supervisor()
+    waiting.waiters.pending = 1
+    assert "waiting for its instances" in updater.busy(waiting)  # type: ignore[arg-type, operator]
     handlers = Handlers(None, None, None)  # type: ignore[arg-type]
     handlers.in_flight = ["update", "status", "logs"]
     assert handlers._busy() is None
