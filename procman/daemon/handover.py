@@ -1,6 +1,6 @@
-"""`procman update`, the hand-over: what the old image of the daemon writes down for the
-new one (describe) and how the new one takes it over (Resume). updater.py is the old
-image's side: when, the dry run, the exec.
+"""`procman update`, the hand-over: the description both images of the daemon share (its
+format, instances as facts) and how the new image takes it over (Resume). updater.py is
+the old image's side: when, what it writes down (describe), the dry run, the exec.
 
 Same pid, so the instances stay the daemon's children. Open files survive an exec where
 FD_CLOEXEC is off, so the old image clears it on exactly what must stay: the project lock,
@@ -32,17 +32,25 @@ import socket
 import time
 from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from procman import __version__, protocol
 from procman.errors import ErrorCode, ProcmanError
 from procman.model import Formation, InstanceId, InstanceState
-from procman.plain import PLAIN, from_plain, to_plain
+from procman.plain import PLAIN, from_plain
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from procman.config.load import Source
+    from procman.daemon.group import Group
     from procman.daemon.instance import Instance
+    from procman.daemon.launcher import Launcher
+    from procman.daemon.listeners import HeldSockets
+    from procman.daemon.logs import LogHub
     from procman.daemon.notify import NotifySocket
-    from procman.daemon.supervisor import Supervisor
+    from procman.daemon.readiness import ReadinessTracker
+    from procman.daemon.waiters import Waiters
     from procman.daemon.watchdog import Watchdog
 
 log = logging.getLogger("procman.handover")
@@ -52,6 +60,26 @@ FORMAT = 1  # of the description; a new image refuses (in the dry run) one it ca
 HELD_SIGNALS = frozenset({signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 #: what the dry run imports: the daemon, and what it imports only when it needs it
 CHECK_IMPORTS = ("procman.daemon.main", "procman.config.yamlfile", "dotenv", "psutil")
+
+
+class Supervisor(Protocol):
+    """The supervisor's parts that a hand-over reads (old image) and rebuilds (new image),
+    named structurally: only main and the handlers import the supervisor itself."""
+
+    project: Path
+    loop: asyncio.AbstractEventLoop
+    formation: Formation | None
+    source: Source | None
+    groups: dict[str, Group]
+    held: HeldSockets
+    logs: LogHub
+    launcher: Launcher
+    readiness: ReadinessTracker
+    waiters: Waiters
+
+    def instances(self) -> list[Instance]: ...
+
+    def take_over(self, formation: Formation, source: Source) -> None: ...
 
 
 # -- instances as facts and back -------------------------------------------------------------
@@ -95,69 +123,6 @@ def clock_shift(mono: float, wall: float) -> float:
     return (now - (time.time() - wall)) - mono
 
 
-# -- the old image writes ---------------------------------------------------------------
-
-
-def describe(supervisor: Supervisor) -> dict[str, Any]:
-    """The formation, the counts and every instance, with the fds of listeners and pipes."""
-    if supervisor.formation is None:
-        formation = source = None
-    else:
-        formation = to_plain(supervisor.formation)
-        source = supervisor.source.to_dict() if supervisor.source else None
-    groups = []
-    for group in supervisor.groups.values():
-        scaler = group.scaler
-        groups.append(
-            {
-                "name": group.name,
-                "desired": group.desired,
-                "scaler": None
-                if scaler is None
-                else {
-                    "manual": scaler.manual,
-                    "target": scaler.target,
-                    "last": scaler.last,
-                    "history": [list(item) for item in scaler.history],
-                },
-                "instances": [instance_facts(i) for i in group.instances()],
-            }
-        )
-    held = supervisor.held
-    owner = {id(sock): iid for iid, sock in held.socks.items()}
-    ports = []
-    for port, members in held.groups.items():
-        ports.append(
-            {
-                "port": port,
-                "attached": members.attached,
-                "broken": members.broken,
-                # in the kernel's order of the reuseport group, which steering relies on
-                "members": [
-                    [owner[id(s)].type, owner[id(s)].index, s.fileno()] for s in members.members
-                ],
-            }
-        )
-    pipes = [
-        {"fd": fd, "type": type_name, "label": label, "partial": partial.decode("latin-1")}
-        for fd, type_name, label, partial in supervisor.logs.pipes()
-    ]
-    return {
-        "format": FORMAT,
-        "version": __version__,
-        "pid": os.getpid(),
-        "project": str(supervisor.project),
-        "monotonic": time.monotonic(),
-        "wall": time.time(),
-        "formation": formation,
-        "source": source,
-        "groups": groups,
-        "listeners": ports,
-        "pipes": pipes,
-        "dropped_log_lines": supervisor.logs.dropped_lines,
-    }
-
-
 def read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
     offset = 0
@@ -169,7 +134,7 @@ def read_all(fd: int) -> bytes:
         offset += len(chunk)
 
 
-# -- the new image reads -------------------------------------------------------------------------
+# -- the new image -------------------------------------------------------------------------
 
 
 class Resume:

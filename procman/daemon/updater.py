@@ -1,6 +1,6 @@
-"""`procman update`, the old image's side: is this a moment to hand over, does the
-installed code take the hand-over (a dry run), and the exec itself, undone if it fails.
-handover.py holds the description both images share and the new image's side."""
+"""`procman update`, the old image's side: is this a moment to hand over, the description
+of what runs, does the installed code take it (a dry run), and the exec itself, undone if
+it fails. handover.py holds the format both images share and the new image's side."""
 
 from __future__ import annotations
 
@@ -15,14 +15,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procman import __version__
-from procman.daemon.handover import HELD_SIGNALS, Resume, describe, read_all
+from procman.daemon.handover import (
+    FORMAT,
+    HELD_SIGNALS,
+    Resume,
+    Supervisor,
+    instance_facts,
+    read_all,
+)
 from procman.errors import ErrorCode, ProcmanError
 from procman.model import InstanceState
+from procman.plain import to_plain
 
 if TYPE_CHECKING:
     from procman.daemon.notify import NotifySocket
     from procman.daemon.server import ControlServer, Handoff
-    from procman.daemon.supervisor import Supervisor
     from procman.daemon.watchdog import Watchdog
 
 log = logging.getLogger("procman.updater")
@@ -51,6 +58,66 @@ def busy(supervisor: Supervisor) -> str | None:
         if inst.replacement or id(inst) not in in_slots:
             return f"a reload is replacing {inst.id}"
     return None
+
+
+def describe(supervisor: Supervisor) -> dict[str, Any]:
+    """The formation, the counts and every instance, with the fds of listeners and pipes."""
+    if supervisor.formation is None:
+        formation = source = None
+    else:
+        formation = to_plain(supervisor.formation)
+        source = supervisor.source.to_dict() if supervisor.source else None
+    groups = []
+    for group in supervisor.groups.values():
+        scaler = group.scaler
+        groups.append(
+            {
+                "name": group.name,
+                "desired": group.desired,
+                "scaler": None
+                if scaler is None
+                else {
+                    "manual": scaler.manual,
+                    "target": scaler.target,
+                    "last": scaler.last,
+                    "history": [list(item) for item in scaler.history],
+                },
+                "instances": [instance_facts(i) for i in group.instances()],
+            }
+        )
+    held = supervisor.held
+    owner = {id(sock): iid for iid, sock in held.socks.items()}
+    ports = []
+    for port, members in held.groups.items():
+        ports.append(
+            {
+                "port": port,
+                "attached": members.attached,
+                "broken": members.broken,
+                # in the kernel's order of the reuseport group, which steering relies on
+                "members": [
+                    [owner[id(s)].type, owner[id(s)].index, s.fileno()] for s in members.members
+                ],
+            }
+        )
+    pipes = [
+        {"fd": fd, "type": type_name, "label": label, "partial": partial.decode("latin-1")}
+        for fd, type_name, label, partial in supervisor.logs.pipes()
+    ]
+    return {
+        "format": FORMAT,
+        "version": __version__,
+        "pid": os.getpid(),
+        "project": str(supervisor.project),
+        "monotonic": time.monotonic(),
+        "wall": time.time(),
+        "formation": formation,
+        "source": source,
+        "groups": groups,
+        "listeners": ports,
+        "pipes": pipes,
+        "dropped_log_lines": supervisor.logs.dropped_lines,
+    }
 
 
 class Updater:
