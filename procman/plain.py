@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, Union
@@ -25,7 +26,7 @@ def to_plain(value: Any) -> Any:
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (tuple, list)):
         return [to_plain(item) for item in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): to_plain(item) for key, item in value.items()}
     raise TypeError(f"cannot write a {type(value).__name__} as JSON")
 
@@ -56,7 +57,7 @@ def from_plain(hint: Any, value: Any) -> Any:
         item = args[0] if args else Any
         items = [from_plain(item, v) for v in value]
         return tuple(items) if origin is tuple else items
-    if origin is dict:
+    if origin in (dict, Mapping):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object, got {value!r}")
         _, item = typing.get_args(hint) or (str, Any)

@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from procman import __version__, protocol
 from procman.errors import ErrorCode, ProcmanError
 from procman.model import Formation, InstanceId, InstanceState
-from procman.plain import PLAIN, from_plain
+from procman.plain import PLAIN, from_plain, to_plain
 
 if TYPE_CHECKING:
     import asyncio
@@ -76,6 +76,7 @@ class Supervisor(Protocol):
     launcher: Launcher
     readiness: ReadinessTracker
     waiters: Waiters
+    read: list[Any]  # the formation's files as last read: (path, mtime_ns, size)
 
     def instances(self) -> list[Instance]: ...
 
@@ -85,27 +86,37 @@ class Supervisor(Protocol):
 # -- instances as facts and back -------------------------------------------------------------
 
 
+def object_fields() -> dict[str, type]:
+    """Instance fields that hold a dataclass, carried through plain.py (the others that hold
+    objects, such as its timer, probe and callbacks, are the new image's own)."""
+    from procman.daemon.launcher import Launch
+
+    return {"launched": Launch}  # what its process was started with: describe, env, stale
+
+
 def instance_facts(inst: Instance) -> dict[str, Any]:
     """Every plain field of the instance, private ones too, so a field added to Instance
-    later travels without a change here; objects (its timer, probe, callbacks) do not."""
-    fields = {}
+    later travels without a change here, and the dataclasses of object_fields()."""
+    fields, carried = {}, object_fields()
     for name, value in vars(inst).items():
         if isinstance(value, Enum):
             fields[name] = value.value
-        elif value is None or isinstance(value, PLAIN):
-            fields[name] = value
+        elif value is None or isinstance(value, PLAIN) or name in carried:
+            fields[name] = to_plain(value)
     return {"index": inst.index, "timer_due": inst.timer_due(), "fields": fields}
 
 
 def restore_instance(inst: Instance, facts: dict[str, Any], shift: float) -> None:
     """Put facts back on a fresh instance; shift moves the old image's clock values onto
     ours (0 on one boot: the monotonic clock is the machine's, not the process's)."""
-    fresh = vars(inst)
+    fresh, carried = vars(inst), object_fields()
     for name, value in facts["fields"].items():
         if name not in fresh:
             continue  # a field this version no longer has
         current = fresh[name]
-        if isinstance(current, Enum):
+        if name in carried and value is not None:
+            value = from_plain(carried[name], value)
+        elif isinstance(current, Enum):
             value = type(current)(value)
         elif current is not None and not isinstance(current, PLAIN):
             continue  # an object here (this version made it one): leave the fresh one
@@ -159,6 +170,7 @@ class Resume:
         self.foreground = bool(data["foreground"])
         self.log_level = int(data["log_level"])
         self.metrics_port: int | None = data["metrics_port"]
+        self.started = float(data["started"])  # the daemon's start, unix time
         fds = data["fds"]
         self.lock: int = fds["lock"]
         self.reply: dict[str, Any] | None = data["reply"]
@@ -247,6 +259,8 @@ class Resume:
         sup.logs.dropped_lines = data["dropped_log_lines"]
         if self.formation is not None and self.source is not None:
             sup.take_over(self.formation, self.source)
+            # as the old image read them, so `status` still says which changed since
+            sup.read = [tuple(stamp) for stamp in data["read"]]
         self._take_listeners(sup)
         for saved in data["groups"]:
             group = sup.groups[saved["name"]]

@@ -157,6 +157,7 @@ async def _serve(
         notify.open()
     else:
         resume.take_notify(notify)
+        handlers.started = resume.started  # the daemon's, not this image's
     handlers.updater = Updater(
         supervisor, server=server, notify=notify, watchdog=watchdog, lock=lock,
         foreground=sink is not None, log_level=log_level, metrics_port=metrics_port,

@@ -113,6 +113,7 @@ def describe(supervisor: Supervisor) -> dict[str, Any]:
         "wall": time.time(),
         "formation": formation,
         "source": source,
+        "read": [list(stamp) for stamp in supervisor.read],
         "groups": groups,
         "listeners": ports,
         "pipes": pipes,
@@ -138,13 +139,15 @@ class Updater:
         self.supervisor, self.server, self.notify = supervisor, server, notify
         self.watchdog, self.lock = watchdog, lock
         self.foreground, self.log_level, self.metrics_port = foreground, log_level, metrics_port
+        self.started = time.time()
 
-    async def prepare(self, busy_elsewhere: Busy) -> Handoff:
+    async def prepare(self, busy_elsewhere: Busy, started: float) -> Handoff:
         """Check that a hand-over can happen and that the installed code takes it; then
         give the server a Handoff that execs, keeping the caller's connection open."""
         from procman.daemon.server import Handoff
 
         self._check_quiet(busy_elsewhere)
+        self.started = started  # the daemon's start (unix time), for `ping` after the exec
         try:
             description = self.description()
         except TypeError as exc:
@@ -173,6 +176,7 @@ class Updater:
             "foreground": self.foreground,
             "log_level": self.log_level,
             "metrics_port": self.metrics_port,
+            "started": self.started,
             "fds": {
                 "lock": self.lock,
                 "control": self.server.listening_fd(),

@@ -130,8 +130,15 @@ def test_a_crash_loop_goes_on_counting_across_the_update(pm: Harness) -> None:
     cmd: sleep 1000
 """)
     pm.run("start", expect=None)
+    started = pm.client.call("ping")["started"]
+    with (pm.root / "procman.yaml").open("a") as edited:  # waits for a reload, as before
+        edited.write("# edited\n")
+    assert pm.client.call("status")["changed_files"] == ["procman.yaml"]
     wait_until(lambda: pm.by_id()["crash.1"]["restarts"] >= 2, 10, "a crash loop")
     pm.run("update")
+    assert pm.client.call("status")["changed_files"] == ["procman.yaml"]
+    assert pm.client.call("ping")["started"] == started  # the daemon's start, not the exec's
+    assert pm.run("describe", "idle.1").returncode == 0
     row = pm.wait_state("crash.1", "errored", 20)
     assert row["restarts"] == 5 and "gave up after 6 exits in a row" in row["reason"]
     assert pm.by_id()["idle.1"]["restarts"] == 0
@@ -275,6 +282,8 @@ def test_the_new_image_reaps_a_process_that_ended_before_it_took_over(tmp_path: 
         "foreground": False,
         "log_level": 20,
         "metrics_port": None,
+        "started": 1.0,
+        "read": [],
         "fds": {"lock": -1, "control": -1, "notify": None, "watchdog": None},
         "reply": None,
     }

@@ -161,6 +161,23 @@ def test_a_stopping_instance_keeps_its_sigkill_deadline() -> None:
     assert new.state == S.STARTING and new.pid != old.pid
 
 
+def test_what_a_process_was_started_with_travels_too() -> None:
+    from procman.daemon.launcher import Launch
+
+    timers, spawner = Timers(), Spawner()
+    old = make(timers, spawner)
+    old.start()
+    ptype = formation().types[0]
+    argv = ["/bin/sh", "-c", "exec app"]
+    old.launched = Launch(ptype, {"A": "1"}, argv, "/srv", {"PORT": "8000"},
+                          ("0.0.0.0", 8000), 1700000000.5, stale=True)  # fmt: skip
+    facts = json.loads(json.dumps(handover.instance_facts(old)))
+    new = make(Timers(), spawner)
+    handover.restore_instance(new, facts, shift=0.0)
+    assert new.launched == old.launched and new.launched is not old.launched
+    assert isinstance(new.launched.listener, tuple)
+
+
 def test_clock_values_move_only_when_the_clock_did_not_go_on() -> None:
     assert handover.clock_shift(0.0, 0.0) == 0.0  # any earlier monotonic time: same boot
     assert handover.clock_shift(1e12, 1e9) < 0  # a clock that went back: mapped by wall time
@@ -230,6 +247,8 @@ def description() -> dict[str, Any]:
         "foreground": False,
         "log_level": 20,
         "metrics_port": None,
+        "started": 1.0,
+        "read": [],
         "fds": {"lock": 5, "control": 6, "notify": 7, "watchdog": [99, 8]},
         "reply": {"fd": 10, "id": 1, "old_version": "0.0.1", "new_version": "x", "exec_at": 0},
     }
