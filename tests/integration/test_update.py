@@ -94,24 +94,26 @@ def test_update_under_load_keeps_every_instance_and_fails_no_request(
           f"{len(load.failures())} failed")  # fmt: skip
     assert load.failures() == [], load.failures()[:5]
     assert load.count() > 200
-    assert reply["pid"] == reply["old_pid"] == daemon == pm.daemon_pid()
-    assert reply["old_version"] == reply["version"] and reply["instances"] == 5
-    assert reply["exited"] == []
-    assert {r["id"]: r["pid"] for r in after} == before
-    assert {(r["state"], r["restarts"]) for r in after} == {("running", 0)}
-    assert all(r["uptime_s"] > 0 for r in after)  # the old image's start times, not 0
-    assert listeners <= held  # the very same sockets, never closed
-    assert not [f for f in open_files(daemon) if "memfd" in f]
+    why = f"{reply}\n{after}\n{pm.daemon_log()}"
+    assert reply["pid"] == reply["old_pid"] == daemon == pm.daemon_pid(), why
+    assert reply["old_version"] == reply["version"] and reply["instances"] == 5, why
+    assert reply["exited"] == [], why
+    assert {r["id"]: r["pid"] for r in after} == before, why
+    assert {(r["state"], r["restarts"]) for r in after} == {("running", 0)}, why
+    assert all(r["uptime_s"] > 0 for r in after), why  # the old image's start times, not 0
+    assert listeners <= held, (listeners, held)  # the very same sockets, never closed
+    assert not [f for f in open_files(daemon) if "memfd" in f], open_files(daemon)
 
     speaker = before["speaker.1"]  # the same child, its pipe read by the new image
     os.kill(speaker, signal.SIGUSR1)
-    assert pm.wait_log(f"said 1 by {speaker}", target="speaker.1")
+    assert pm.wait_log(f"said 1 by {speaker}", target="speaker.1"), pm.daemon_log()
     assert "handed over to" in pm.wait_log("handed over to")
 
     os.kill(before["web.1"], signal.SIGKILL)  # the new image reaps and restarts
     wait_until(lambda: replaced(pm, "web.1", before["web.1"]), 10, "web.1 restarted")
-    assert pm.by_id()["web.1"]["restarts"] == 1
-    assert pm.client.call("update")["pid"] == daemon  # and the updated daemon updates again
+    assert pm.by_id()["web.1"]["restarts"] == 1, pm.daemon_log()
+    again = pm.client.call("update")  # and the updated daemon updates again
+    assert again["pid"] == daemon, again
 
     pm.run("shutdown")
     wait_until(lambda: not pm.ours(), 20, "the daemon and every instance gone")
