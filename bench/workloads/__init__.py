@@ -9,7 +9,18 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status, update
+from bench.workloads import (
+    http,
+    idle,
+    logs,
+    reload,
+    restart,
+    scale,
+    start,
+    status,
+    update,
+    watch,
+)
 
 
 @dataclass(frozen=True)
@@ -37,5 +48,6 @@ WORKLOADS: dict[str, Workload] = {
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
         Workload("update", update.run, 300, "the manager upgraded in place under load", ("pm2",)),
+        Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
     )
 }

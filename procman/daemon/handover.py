@@ -57,7 +57,9 @@ log = logging.getLogger("procman.handover")
 
 FORMAT = 1  # of the description; a new image refuses (in the dry run) one it cannot read
 #: held from just before the exec until the new image has its handlers and owns every pid
-HELD_SIGNALS = frozenset({signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+HELD_SIGNALS = frozenset(
+    {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+)
 #: what the dry run imports: the daemon, and what it imports only when it needs it
 CHECK_IMPORTS = ("procman.daemon.main", "procman.config.yamlfile", "dotenv", "psutil")
 
@@ -77,6 +79,9 @@ class Supervisor(Protocol):
     readiness: ReadinessTracker
     waiters: Waiters
     read: list[Any]  # the formation's files as last read: (path, mtime_ns, size)
+
+    @property
+    def background(self) -> int: ...  # tasks under way on the daemon's own initiative
 
     def instances(self) -> list[Instance]: ...
 
@@ -279,9 +284,8 @@ class Resume:
                 group.slots[inst.index] = inst
                 self._resume(sup, inst, facts["timer_due"], shift)
         for pipe in data["pipes"]:
-            sup.logs.attach(
-                pipe["fd"], pipe["type"], pipe["label"], pipe["partial"].encode("latin-1")
-            )
+            partial = pipe["partial"].encode("latin-1")
+            sup.logs.attach(pipe["fd"], pipe["type"], pipe["label"], pipe["stream"], partial)
         for group in sup.groups.values():
             group.steer()
         self.kept = sum(1 for inst in sup.instances() if inst.pid)

@@ -1,6 +1,6 @@
 """The Spawner that instances call: the environment of a new process, its spawn (through
 spawn.py), and the registrations that go with it (the reaper for its exit, the watchdog for
-its group, the log hub for its output), plus pid -> instance for whoever needs to ask."""
+its group, the log hub for its stdout and stderr), plus pid -> instance for whoever needs to ask."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from procman.daemon import spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
+from procman.daemon.logfiles import ERR, OUT
 from procman.daemon.logs import LogHub
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
@@ -84,7 +85,7 @@ class Launcher:
             self.readiness.prepare(inst, env)
         listener = self.held.get(inst.id)
         try:
-            popen, fd = spawn.spawn_process(
+            popen, out_fd, err_fd = spawn.spawn_process(
                 ptype.cmd,
                 env,
                 ptype.cwd or self.project,
@@ -104,7 +105,8 @@ class Launcher:
             ptype, self.files_env, argv, str(ptype.cwd or self.project), env, where, time.time()
         )
         self.watchdog.watch(pid)
-        self.logs.attach(fd, ptype.name, str(inst.id))
+        self.logs.attach(out_fd, ptype.name, str(inst.id), OUT)
+        self.logs.attach(err_fd, ptype.name, str(inst.id), ERR)
         return pid
 
     def adopt(self, inst: Instance, pid: int, popen: subprocess.Popen | None = None) -> None:

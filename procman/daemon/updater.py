@@ -43,6 +43,8 @@ def busy(supervisor: Supervisor) -> str | None:
     is work under way in a coroutine, and coroutines do not survive an exec."""
     if supervisor.waiters.pending:  # a verb outside the control socket: the foreground start
         return "a verb is still waiting for its instances"
+    if supervisor.background:  # a scale-down's drain, a watch or cron refresh
+        return "the daemon is still draining, reloading or restarting in the background"
     in_slots = set()
     for group in supervisor.groups.values():
         if not group.defined:
@@ -101,9 +103,10 @@ def describe(supervisor: Supervisor) -> dict[str, Any]:
             }
         )
     pipes = [
-        {"fd": fd, "type": type_name, "label": label, "partial": partial.decode("latin-1")}
-        for fd, type_name, label, partial in supervisor.logs.pipes()
-    ]
+        {"fd": fd, "type": type_name, "label": label, "stream": stream,
+         "partial": partial.decode("latin-1")}
+        for fd, type_name, label, stream, partial in supervisor.logs.pipes()
+    ]  # fmt: skip
     return {
         "format": FORMAT,
         "version": __version__,

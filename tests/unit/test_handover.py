@@ -191,6 +191,7 @@ def quiet_supervisor(**inst: Any) -> SimpleNamespace:
         groups={"web": group},
         launcher=SimpleNamespace(by_pid={7: one}),
         waiters=SimpleNamespace(pending=0),
+        background=0,
     )
 
 
@@ -202,6 +203,9 @@ def test_an_update_waits_for_drains_rollouts_and_scale_downs() -> None:
     waiting = quiet_supervisor()
     waiting.waiters.pending = 1
     assert "waiting for its instances" in updater.busy(waiting)  # type: ignore[arg-type, operator]
+    working = quiet_supervisor()
+    working.background = 1
+    assert "in the background" in updater.busy(working)  # type: ignore[arg-type, operator]
     handlers = Handlers(None, None, None)  # type: ignore[arg-type]
     handlers.in_flight = ["update", "status", "logs"]
     assert handlers._busy() is None
@@ -242,7 +246,7 @@ def description() -> dict[str, Any]:
         "listeners": [
             {"port": 8000, "attached": False, "broken": False, "members": [["web", 0, 9]]}
         ],
-        "pipes": [{"fd": 11, "type": "web", "label": "web.1", "partial": ""}],
+        "pipes": [{"fd": 11, "type": "web", "label": "web.1", "stream": "out", "partial": ""}],
         "dropped_log_lines": 0,
         "foreground": False,
         "log_level": 20,
