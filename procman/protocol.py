@@ -39,7 +39,7 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "events": {},
     "formation": {},
     "metrics": {},
-    "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
+    "autoscale": {"type": ((str, type(None)), False), "on": ((bool, type(None)), False)},
     "shutdown": {},
 }
 

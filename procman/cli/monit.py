@@ -33,6 +33,7 @@ from procman.errors import DaemonUnavailable, ProcmanError
 REFRESH = 1.0  # seconds between redraws (uptime ticks)
 EVENT_GAP = 0.2  # an event redraws at once, but not more often than this
 HISTORY = 30  # CPU samples kept per instance
+DECISIONS = 5  # autoscale decisions listed under the instances, newest last
 FIRST_EVENT_TIMEOUT = 10.0
 BARS = "▁▂▃▄▅▆▇█"
 LIVE_STATES = ("starting", "running", "stopping")
@@ -63,6 +64,7 @@ class MonitState:
         self.history: dict[str, deque[float]] = {}
         self.types: dict[str, dict[str, Any]] = {}  # from metrics: name -> {desired, ...}
         self.decisions: dict[str, str] = {}  # type -> last autoscale decision
+        self.recent: deque[tuple[float | None, str]] = deque(maxlen=DECISIONS)  # as they came
         self.sampled_at: float | None = None  # unix time of the last metrics event
         self.selected: str | None = None
         self.version = 0  # bumped by every change, so a plain screen prints only news
@@ -90,9 +92,11 @@ class MonitState:
             name = event.get("type")
             if not name:
                 return False
-            self.decisions[name] = (
+            line = (
                 f"autoscale {name} {event.get('from')} → {event.get('to')}: {event.get('reason')}"
             )
+            self.decisions[name] = line
+            self.recent.append((event.get("time"), line))
             auto = (self.types.get(name) or {}).get("autoscale")
             if auto is not None:
                 auto["target"] = event.get("to")
@@ -237,8 +241,13 @@ def _type_header(t: TypeTotals):
     line.append(f" · cpu {_cpu(t.cpu)} · mem {render.size(t.memory)} · restarts {t.restarts}")
     if t.autoscale:
         a = t.autoscale
+        readings = ", ".join(
+            f"{r['metric']} {render.figure(r['metric'], r.get('current'))}"
+            f"/{render.figure(r['metric'], r.get('target'))}"
+            for r in a.get("metrics") or []
+        )
         line.append(
-            f" · autoscale {a.get('min')}..{a.get('max')} at cpu {a.get('cpu')}%,"
+            f" · autoscale {a.get('min')}..{a.get('max')} at {readings or render.rule_text(a)},"
             f" target {a.get('target')}" + (" (held by a manual scale)" if a.get("manual") else ""),
             style="cyan",
         )
@@ -311,6 +320,11 @@ def view(state: MonitState, width: int = 120):
                 note,
             )
         parts.append(table)
+    if state.recent:
+        parts.append(Text("autoscale decisions", style="bold"))
+        for at, line in state.recent:
+            when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
+            parts.append(Text(f"  {when} {line}", style="cyan"))
     footer = Text("view: ", style="dim")
     views: list[tuple[str, str | None]] = [("all", None), *((n, n) for n in state.type_names())]
     for label, view in views:

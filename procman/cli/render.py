@@ -46,6 +46,11 @@ def error(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
 
+def warn(message: str) -> None:
+    prefix = "\033[33mwarning:\033[0m" if colour_on(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def info(message: str) -> None:
     sys.stdout.write(message + "\n")
 
@@ -155,7 +160,7 @@ def _total_cells(t: TypeTotals) -> list[str]:
     note = ""
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+        note = f"autoscale {scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
     return [
         f"{t.name} total",
         "",
@@ -293,6 +298,35 @@ def foreground_sink() -> Callable[[float, str, bytes], None]:
         log_lines(([now, label, line] for line in text.split("\n")[:-1]), fmt)
 
     return sink
+
+
+# -- autoscale ------------------------------------------------------------------------------
+
+METRIC_LABELS = {
+    "cpu": "cpu per instance",
+    "memory": "memory per instance",
+    "queue": "queue per slot",
+}
+
+
+def figure(metric: str, value: float | None) -> str:
+    """A metric's figure or target: 93%, 300.0 MB, 3.5."""
+    if value is None:
+        return "-"
+    if metric == "cpu":
+        return f"{value:.0f}%"
+    if metric == "memory":
+        return size(int(value))
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    """The targets of an autoscale rule: `cpu 70%, queue 4`."""
+    return ", ".join(
+        f"{metric} {figure(metric, rule[metric])}"
+        for metric in ("cpu", "memory", "queue")
+        if rule.get(metric) is not None
+    )
 
 
 # -- check ----------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ _TYPE_KEYS = (
     "cmd", "instances", "port", "socket", "env", "cwd", "restart", "kill_timeout", "max_memory",
     "ready", "ready_timeout", "min_uptime", "max_restarts", "autoscale",
 )  # fmt: skip
-_AUTOSCALE_KEYS = ("min", "max", "cpu", "window")
+_AUTOSCALE_KEYS = ("min", "max", "cpu", "memory", "queue", "window")
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
 _SIZE_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 _SIZE_HELP = "a size in bytes, or like 100K, 512M, 1.5G, 2GiB"
@@ -225,7 +225,7 @@ class _Parser:
             "ready_timeout": lambda n, p: self.number(n, p, lambda v: v > 0, f"{seconds} > 0"),
             "min_uptime": lambda n, p: self.number(n, p, lambda v: v >= 0, f"{seconds} >= 0"),
             "max_restarts": lambda n, p: self.integer(n, p, 1, None, "an integer >= 1"),
-            "autoscale": self.autoscale,
+            "autoscale": lambda n, p: self.autoscale(n, p, socket),
         }
         opts: dict[str, object] = {
             "line": _line(key_node),
@@ -304,25 +304,34 @@ class _Parser:
             raise self.error(node, path, f"{text} needs a `port:` on this process type")
         return check
 
-    def autoscale(self, node: Node, path: str) -> Autoscale:
+    def autoscale(self, node: Node, path: str, socket: bool) -> Autoscale:
         pairs = self.mapping(node, path)
         self.check_keys(pairs, _AUTOSCALE_KEYS, path)
-        missing = [key for key in ("min", "max", "cpu") if key not in pairs]
+        missing = [key for key in ("min", "max") if key not in pairs]
         if missing:
-            raise self.error(node, path, f"needs min, max and cpu (missing: {', '.join(missing)})")
-        low = self.integer(pairs["min"][1], f"{path}.min", 0, None, "an integer >= 0")
-        high = self.integer(pairs["max"][1], f"{path}.max", 1, None, "an integer >= 1")
-        cpu = self.number(
-            pairs["cpu"][1], f"{path}.cpu", lambda v: 0 < v <= 100, "a CPU % in (0, 100]"
-        )
+            raise self.error(node, path, f"needs min and max (missing: {', '.join(missing)})")
+        if not {"cpu", "memory", "queue"} & pairs.keys():
+            raise self.error(node, path, "needs a target: cpu (%), memory (like 300M) or queue")
+        got = {key: (value, f"{path}.{key}") for key, (_key, value) in pairs.items()}
+        low = self.integer(*got["min"], 0, None, "an integer >= 0")
+        high = self.integer(*got["max"], 1, None, "an integer >= 1")
         if low > high:
             raise self.error(pairs["min"][1], f"{path}.min", f"{low} is above max ({high})")
-        window = 60.0
-        if "window" in pairs:
-            window = self.number(
-                pairs["window"][1], f"{path}.window", lambda v: v >= 0, "seconds >= 0"
+        if "queue" in got and not socket:
+            raise self.error(
+                *got["queue"],
+                "needs a listener procman holds: queue counts the connections waiting in each "
+                "instance's held socket, and this type has none (give it a `port:` with "
+                "`socket: true`, or scale it on cpu or memory)",
             )
-        return Autoscale(min=low, max=high, cpu=cpu, window=window)
+        parsers: dict[str, Callable[[Node, str], object]] = {
+            "cpu": lambda n, p: self.number(n, p, lambda v: 0 < v <= 100, "a CPU % in (0, 100]"),
+            "memory": self.size,
+            "queue": lambda n, p: self.number(n, p, lambda v: v > 0, "a number of connections > 0"),
+            "window": lambda n, p: self.number(n, p, lambda v: v >= 0, "seconds >= 0"),
+        }
+        opts = {key: parse(*got[key]) for key, parse in parsers.items() if key in got}
+        return Autoscale(min=low, max=high, **opts)  # type: ignore[arg-type]
 
 
 def parse_yaml(

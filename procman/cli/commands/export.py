@@ -48,7 +48,7 @@ def export(
     from pathlib import Path
 
     from procman.config.load import Source, load_formation
-    from procman.export import ExportOptions, render_export, summary, write_export
+    from procman.export import ExportOptions, export_warnings, render_export, summary, write_export
 
     source = Source.from_dict(
         source_params(project, None, "web", None, env_files, no_env_file) or {}
@@ -63,6 +63,8 @@ def export(
     )
     files = render_export(formation, fmt, options)
     written = write_export(files, Path(out_dir), force=force, dry_run=dry_run)
+    for note in export_warnings(formation, fmt):
+        render.warn(note)
     if dry_run:
         for name, text in written:
             render.info(f"--- {name}\n{text}")
