@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status
+from bench.workloads import autoscale, http, idle, logs, reload, restart, scale, start, status
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,13 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
+        ),
+        Workload(
+            "autoscale",
+            autoscale.run,
+            1200,
+            "a step of load: time to enough, p99, queue vs cpu",
+            (),
         ),
     )
 }
