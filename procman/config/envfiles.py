@@ -89,12 +89,18 @@ def instance_env(
     env["PROCMAN_INSTANCE"] = str(index)
     env["PROCMAN_ID"] = ident
     env["PS"] = ident
-    # An instance's share: pools sized as budget // PROCMAN_MAX_INSTANCES never add up past
-    # the budget, whatever the autoscaler (or a manual scale above max) does.
-    count = ptype.instances if instances is None else instances
-    env["PROCMAN_INSTANCES"] = str(count)
-    env["PROCMAN_MAX_INSTANCES"] = str(max(count, ptype.autoscale.max if ptype.autoscale else 0))
+    env.update(instance_share(ptype, instances))
     return env
+
+
+def instance_share(ptype: ProcessType, instances: int | None = None) -> dict[str, str]:
+    """PROCMAN_INSTANCES (the desired count, default the configured one) and
+    PROCMAN_MAX_INSTANCES (the autoscale max, never below the count): pools sized as
+    budget // PROCMAN_MAX_INSTANCES never add up past the budget, whatever the autoscaler
+    or a manual scale does."""
+    count = ptype.instances if instances is None else instances
+    most = max(count, ptype.autoscale.max if ptype.autoscale else 0)
+    return {"PROCMAN_INSTANCES": str(count), "PROCMAN_MAX_INSTANCES": str(most)}
 
 
 SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE")
