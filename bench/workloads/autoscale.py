@@ -55,8 +55,14 @@ TIMEOUT_S = 5.0
 MAX = 8
 HPA_SYNC_S, HPA_DOWN_S = 15.0, 300.0
 
-#: (scenario, app argument, rate, enough)
-SCENARIOS = (("io", "", 70.0, 4), ("cpu-bound", "burn", 24.0, 2))
+ASYNC_APP = str(PROGRAMS / "async_app.py")
+
+#: (scenario, app, its mode argument, rate, enough)
+SCENARIOS = (
+    ("io", APP, "", 70.0, 4),
+    ("cpu-bound", APP, "burn", 24.0, 2),
+    ("async cpu-bound", ASYNC_APP, "burn", 24.0, 2),
+)
 RULES = ("queue", "cpu", "static")
 
 
@@ -112,7 +118,9 @@ def p99(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def one_run(pool: Pool, scenario: str, burn: str, rate: float, enough: int, rule: str) -> dict:
+def one_run(
+    pool: Pool, scenario: str, app: str, burn: str, rate: float, enough: int, rule: str
+) -> dict:
     port = free_port()
     count = enough if rule == "static" else 1
     scale = "" if rule == "static" else (
@@ -124,7 +132,7 @@ def one_run(pool: Pool, scenario: str, burn: str, rate: float, enough: int, rule
         f"""sample_interval: {INTERVAL:g}
 processes:
   web:
-    cmd: {PYTHON} {APP} {SERVICE_S} {burn}
+    cmd: {PYTHON} {app} {SERVICE_S} {burn}
     port: {port}
     instances: {count}{scale}
 """,
@@ -183,10 +191,10 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
     result = WorkloadResult("autoscale")
     runs: list[dict] = []
     for rep in range(reps):
-        for scenario, burn, rate, enough in SCENARIOS:
+        for scenario, app, burn, rate, enough in SCENARIOS:
             order = RULES[rep % 3 :] + RULES[: rep % 3]  # rotated, so no rule always goes first
             for rule in order:
-                runs.append(one_run(pool, scenario, burn, rate, enough, rule))
+                runs.append(one_run(pool, scenario, app, burn, rate, enough, rule))
     result.extra["runs"] = runs
     result.extra["settings"] = {
         "sample_interval_s": INTERVAL, "window_s": WINDOW, "step_s": STEP_S,
@@ -198,7 +206,7 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
         return [r[key] for r in runs if (r["scenario"], r["rule"]) == (scenario, rule)
                 and r[key] is not None]  # fmt: skip
 
-    for scenario, _burn, rate, enough in SCENARIOS:
+    for scenario, _app, _burn, rate, enough in SCENARIOS:
         label = f"{scenario} app, {rate:g} req/s"
         static = of(scenario, "static", "p99_step_ms")
         for rule in ("queue", "cpu"):
