@@ -9,7 +9,18 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import autoscale, http, idle, logs, reload, restart, scale, start, status
+from bench.workloads import (
+    autoscale,
+    http,
+    idle,
+    logs,
+    pools,
+    reload,
+    restart,
+    scale,
+    start,
+    status,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,9 @@ WORKLOADS: dict[str, Workload] = {
             1200,
             "a step of load: time to enough, p99, queue vs cpu",
             (),
+        ),
+        Workload(
+            "pools", pools.run, 300, "PostgreSQL connections scaling 2 → 8: fixed pool vs share", ()
         ),
     )
 }

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -209,3 +211,32 @@ processes:
     assert "autoscale on" in pm.run("autoscale", "web", "on").stdout
     assert "has no autoscale rule" in pm.run("autoscale", "worker", expect=2).stderr
     assert "which type?" in pm.run("autoscale", "on", expect=2).stderr
+
+
+def test_monit_lists_decisions_as_they_happen(pm: Harness) -> None:
+    from tests.integration.test_monit import Reader
+
+    flag = pm.root / "burn.flag"
+    pm.yaml(f"""sample_interval: 0.2
+processes:
+  burn:
+    cmd: {PY} {PROGRAMS / "burn.py"} {flag}
+    autoscale: {{min: 1, max: 2, cpu: 30, window: 60}}
+""")
+    pm.run("start")
+    proc = pm.popen("monit", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        out = Reader(proc.stdout.fileno())
+        out.until(lambda: b"burn.1" in out.data, what="the instance row")
+        assert b"autoscale decisions" not in out.data
+        flag.write_text("on")  # the burner starts burning: cpu over 30 %
+        out.until(lambda: b"autoscale burn 1 \xe2\x86\x92 2: cpu" in out.data, 30, "the decision")
+        text = out.text()
+        listed = text[text.rindex("autoscale decisions") :].splitlines()[1]
+        assert re.fullmatch(r"  \d\d:\d\d:\d\d autoscale burn 1 → 2: cpu \d+% > 30%", listed)
+    finally:
+        flag.unlink(missing_ok=True)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        proc.stdout.close()
