@@ -1,7 +1,8 @@
 """An asyncio HTTP server on fd 3 (the listener procman holds), the shape of an async
 stack (uvicorn, Node): it accepts every connection at once and serves them concurrently,
 spending argv[1] seconds on each request (default 0.05), awaiting (I/O) or, with `burn`,
-on the CPU, which blocks the event loop as CPU-bound work in an async server does.
+on the CPU, which blocks the event loop as CPU-bound work in an async server does. SIGTERM
+stops accepting and lets the requests in hand finish.
 
     python async_app.py [SECONDS] [burn]
 
@@ -21,7 +22,13 @@ BODY = b"ok\n"
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n" + BODY
 
 
+active: set[asyncio.Task] = set()
+
+
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    active.add(task)
     try:
         await reader.readuntil(b"\r\n\r\n")
         if burn:
@@ -36,6 +43,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         pass
     finally:
         writer.close()
+        active.discard(task)
 
 
 async def main() -> None:
@@ -44,8 +52,9 @@ async def main() -> None:
     server = await asyncio.start_server(handle, sock=listener)
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    async with server:
-        await stop
+    await stop
+    server.close()  # no new connections; the requests in hand finish (a graceful stop)
+    await asyncio.gather(*active)
 
 
 asyncio.run(main())

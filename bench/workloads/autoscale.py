@@ -172,6 +172,7 @@ processes:
             "p99_reacting_ms": round((p99(reacting) or 0) * 1000, 1) if reacting else None,
             "p99_step_ms": round((p99([s for _, s in lat]) or 0) * 1000, 1),
             "failed": sum(1 for _, s in samples if s is None),
+            "failed_at_s": [at for at, s in samples if s is None][:50],
             "requests": len(samples),
             "peak": max((c for t, c in watch.counts if t >= t0), default=count),
             "downs_during_step": len(downs),
