@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from procman.cli import monit
+from procman.cli import monit, monit_model
 from procman.cli.monit import Ended, MonitState, parse_keys, sparkline, view
 from procman.errors import DaemonUnavailable, RemoteError
 
@@ -396,6 +396,6 @@ def test_decisions_are_listed_as_they_come_with_each_metric_against_its_target()
         "autoscale web 1 → 2: queue 6 > 4",
         "autoscale web 2 → 4: queue 7 > 4",
     ]
-    for _ in range(monit.DECISIONS + 2):
+    for _ in range(monit_model.DECISIONS + 2):
         state.apply({"event": "autoscale", "type": "web", "from": 4, "to": 4, "reason": "x"})
-    assert len(state.recent) == monit.DECISIONS
+    assert len(state.recent) == monit_model.DECISIONS
