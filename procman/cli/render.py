@@ -334,13 +334,9 @@ METRIC_LABELS = {
 
 def figure(metric: str, value: float | None) -> str:
     """A metric's figure or target: 93%, 300.0 MB, 3.5."""
-    if value is None:
-        return "-"
-    if metric == "cpu":
-        return f"{value:.0f}%"
-    if metric == "memory":
-        return size(int(value))
-    return f"{value:.1f}".removesuffix(".0")
+    if value is None or metric == "memory":
+        return size(None if value is None else int(value))
+    return f"{value:.0f}%" if metric == "cpu" else f"{value:.1f}".removesuffix(".0")
 
 
 def rule_text(rule: dict[str, Any]) -> str:
@@ -373,7 +369,8 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"max_memory={size(t['max_memory'])}")
         if t.get("autoscale"):
             scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+            targets = rule_text(scale).replace(", ", ",").replace(" ", "")  # cpu70%,queue4
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@{targets}")
         if t.get("after"):
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):
