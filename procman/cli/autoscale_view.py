@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from procman.cli.render import duration, figure
+from procman.cli.figures import duration, figure
 
 METRIC_LABELS = {
     "cpu": "cpu per instance",

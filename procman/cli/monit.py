@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from procman.cli import render
+from procman.cli import figures, render
 from procman.cli.client import Client
 from procman.cli.monit_model import (
     MonitState,
@@ -59,12 +59,12 @@ def _type_header(t: TypeTotals):
     if t.autoscale:
         a = t.autoscale
         readings = ", ".join(
-            f"{r['metric']} {render.figure(r['metric'], r.get('current'))}"
-            f"/{render.figure(r['metric'], r.get('target'))}"
+            f"{r['metric']} {figures.figure(r['metric'], r.get('current'))}"
+            f"/{figures.figure(r['metric'], r.get('target'))}"
             for r in a.get("metrics") or []
         )
         line.append(
-            f" · autoscale {a.get('min')}..{a.get('max')} at {readings or render.rule_text(a)},"
+            f" · autoscale {a.get('min')}..{a.get('max')} at {readings or figures.rule_text(a)},"
             f" target {a.get('target')}" + (" (held by a manual scale)" if a.get("manual") else ""),
             style="cyan",
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from procman.cli.render import duration, info, rule_text, size
+from procman.cli.figures import duration, rule_text, size
+from procman.cli.render import info
 
 # -- ls -------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from procman.cli.autoscale_view import autoscale_lines
-from procman.cli.render import figure, rule_text
+from procman.cli.figures import figure, rule_text
 
 MB = 1024 * 1024
 
