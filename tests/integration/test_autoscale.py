@@ -86,7 +86,9 @@ def decisions(pm: Harness, name: str, timed: bool = False) -> list:
     (unix time, from, to, why)."""
     lines = pm.client.call("logs", {"lines": 5000})["lines"]
     pattern = re.compile(rf"autoscale {name} (\d+) → (\d+): (.*)")
-    found = [(t, int(m[1]), int(m[2]), m[3]) for t, _, text in lines if (m := pattern.search(text))]
+    found = [
+        (t, int(m[1]), int(m[2]), m[3]) for t, _, text, *_ in lines if (m := pattern.search(text))
+    ]
     return found if timed else [entry[1:] for entry in found]
 
 
@@ -217,27 +219,28 @@ processes:
 def test_monit_lists_decisions_as_they_happen(pm: Harness) -> None:
     from tests.integration.test_monit import Reader
 
-    flag = pm.root / "burn.flag"
+    # memory, not cpu: a hog's RSS does not depend on how much CPU a busy box lends it
     pm.yaml(f"""sample_interval: 0.2
 processes:
-  burn:
-    cmd: {PY} {PROGRAMS / "burn.py"} {flag}
-    autoscale: {{min: 1, max: 2, cpu: 30, window: 60}}
+  hog:
+    cmd: {PY} {PROGRAMS / "hog.py"} 40
+    autoscale: {{min: 1, max: 2, memory: 20M, window: 60}}
 """)
     pm.run("start")
+    wait_until(lambda: running(pm, "hog") == 2, 30, "the rule's first decision")
+    pm.run("scale", "hog=1")  # a manual count holds the rule off
     proc = pm.popen("monit", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     try:
         out = Reader(proc.stdout.fileno())
-        out.until(lambda: b"burn.1" in out.data, what="the instance row")
+        out.until(lambda: b"hog.1" in out.data and b"hog.2" not in out.data, what="one hog")
         assert b"autoscale decisions" not in out.data
-        flag.write_text("on")  # the burner starts burning: cpu over 30 %
-        out.until(lambda: b"autoscale burn 1 \xe2\x86\x92 2: cpu" in out.data, 30, "the decision")
+        pm.run("autoscale", "hog", "on")  # the rule again: 40 MiB a hog, over 20M
+        out.until(lambda: b"autoscale hog 1 \xe2\x86\x92 2: memory" in out.data, 30, "the decision")
         text = out.text()
         listed = text[text.rindex("autoscale decisions") :].splitlines()[1]
-        assert re.fullmatch(r"  \d\d:\d\d:\d\d autoscale burn 1 → 2: cpu \d+% > 30%", listed)
+        assert re.fullmatch(r"  \d\d:\d\d:\d\d autoscale hog 1 → 2: memory \d+ MB > 20 MB", listed)
     finally:
-        flag.unlink(missing_ok=True)
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
         proc.stdout.close()
