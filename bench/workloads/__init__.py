@@ -20,6 +20,7 @@ from bench.workloads import (
     scale,
     start,
     status,
+    watch,
 )
 
 
@@ -47,6 +48,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
+        Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
         Workload(
             "autoscale",
             autoscale.run,

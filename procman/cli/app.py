@@ -18,6 +18,7 @@ from procman import __version__
 COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
+    "completion": "completion:completion",
     "daemon": "daemon:daemon",
     "delete": "delete:delete",
     "describe": "describe:describe",
@@ -37,8 +38,10 @@ COMMANDS = {
     "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
+    "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
+    "unstartup": "startup:unstartup",
 }
 
 

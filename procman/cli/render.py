@@ -116,6 +116,8 @@ class TypeTotals(NamedTuple):
     restarts: int
     autoscale: dict[str, Any] | None
     last: str | None  # the last autoscale decision
+    watch: list[str] | None = None  # the paths a change under reloads the type
+    cron: str | None = None  # cron_restart
 
 
 def type_totals(
@@ -138,6 +140,8 @@ def type_totals(
         restarts=sum(r.get("restarts") or 0 for r in rows),
         autoscale=summary.get("autoscale"),
         last=last,
+        watch=summary.get("watch") or None,
+        cron=summary.get("cron_restart"),
     )
 
 
@@ -149,6 +153,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
         note = f"autoscale {scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
+    extras = [note] if note else []
+    if t.watch:
+        extras.append("watched")
+    if t.cron:
+        extras.append(f"cron {t.cron}")
+    note = ", ".join(extras)
     return [
         f"{t.name} total",
         "",
@@ -159,6 +169,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
         "-" if t.memory is None else size(t.memory),
         note,
     ]
+
+
+def _own_line(summary: dict[str, Any] | None) -> bool:
+    """A type whose settings say something gets its total line even when alone."""
+    summary = summary or {}
+    return bool(summary.get("autoscale") or summary.get("watch") or summary.get("cron_restart"))
 
 
 def status_table(
@@ -185,7 +201,7 @@ def status_table(
         lines = [list(COLUMNS)]
         for name, members in groups.items():
             lines += [_cells(r) for r in members]
-            if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+            if len(groups) > 1 or _own_line(summaries.get(name)):
                 lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
         widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
         for line in lines:
@@ -207,7 +223,7 @@ def status_table(
             cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
             cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
             table.add_row(*cells)
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+        if len(groups) > 1 or _own_line(summaries.get(name)):
             totals = type_totals(name, members, summaries.get(name))
             table.add_row(*_total_cells(totals), style="dim")
     console = _console()
@@ -352,10 +368,15 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):
             extras.append(f"cwd={t['cwd']}")
+        if t.get("cron_restart"):
+            extras.append(f"cron_restart={t['cron_restart']!r}")
         info(f"  {t['name']}: {t['cmd']}")
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+        if t.get("watch"):
+            ignoring = f" (ignoring {', '.join(t['ignore'])})" if t.get("ignore") else ""
+            info(f"      watch {', '.join(t['watch'])}{ignoring}")
     waves = info_.get("start_order") or []
     if len(waves) > 1:
         info("start order: " + " -> ".join(", ".join(wave) for wave in waves))

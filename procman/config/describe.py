@@ -45,6 +45,9 @@ def describe_type(t: ProcessType, count: int) -> dict[str, Any]:
             "window": scale.window,
         },
         "after": list(t.after),
+        "watch": list(t.watch),
+        "ignore": list(t.ignore),
+        "cron_restart": t.cron_restart,
         "line": t.line,
     }
 

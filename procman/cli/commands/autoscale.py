@@ -7,11 +7,11 @@ import time
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("type_name", metavar="[TYPE]", required=False)
+@click.argument("type_name", metavar="[TYPE]", required=False, shell_complete=complete_target)
 @click.argument("switch", type=click.Choice(["on", "off"]), required=False)
 @click.option("--json", "as_json", is_flag=True, help="The autoscaled types as JSON.")
 @project_options
