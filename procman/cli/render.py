@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from procman.cli.figures import duration, rule_text, size
+
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
 STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
@@ -46,6 +48,11 @@ def error(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
 
+def warn(message: str) -> None:
+    prefix = "\033[33mwarning:\033[0m" if colour_on(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def info(message: str) -> None:
     sys.stdout.write(message + "\n")
 
@@ -78,33 +85,6 @@ def print_json(value: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
-
-
-# -- numbers --------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -195,7 +175,7 @@ def _total_cells(t: TypeTotals) -> list[str]:
     note = ""
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+        note = f"autoscale {scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
     extras = [note] if note else []
     if t.watch:
         extras.append("watched")
@@ -350,7 +330,8 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"max_memory={size(t['max_memory'])}")
         if t.get("autoscale"):
             scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+            targets = rule_text(scale).replace(", ", ",").replace(" ", "")  # cpu70%,queue4
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@{targets}")
         if t.get("after"):
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):

@@ -277,6 +277,7 @@ class Resume:
                     facts["target"],
                     facts["last"],
                 )
+                scaler.decided = facts["decided"]  # what `procman autoscale` says it did last
                 scaler.history.extend((t + shift, n) for t, n in facts["history"])
             for facts in saved["instances"]:
                 inst = group.new_instance(facts["index"])

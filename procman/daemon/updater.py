@@ -82,6 +82,7 @@ def describe(supervisor: Supervisor) -> dict[str, Any]:
                     "manual": scaler.manual,
                     "target": scaler.target,
                     "last": scaler.last,
+                    "decided": scaler.decided,
                     "history": [list(item) for item in scaler.history],
                 },
                 "instances": [instance_facts(i) for i in group.instances()],
