@@ -146,6 +146,26 @@ def test_a_crash_loop_goes_on_counting_across_the_update(pm: Harness) -> None:
     assert pm.by_id()["idle.1"]["restarts"] == 0
 
 
+def test_an_autoscaled_type_keeps_its_manual_hold_across_the_update(pm: Harness) -> None:
+    pm.yaml("""processes:
+  work:
+    cmd: sleep 1000
+    instances: 2
+    autoscale: {min: 1, max: 4, cpu: 50}
+""")
+    pm.run("start")
+    pm.run("scale", "work=3")  # a manual count holds until `autoscale work on`
+
+    def rule() -> dict:
+        return pm.client.call("status")["types"][0]["autoscale"]
+
+    assert rule()["manual"] is True
+    pm.run("update")
+    assert rule()["manual"] is True and len(pm.status()) == 3
+    pm.run("autoscale", "work", "on")
+    assert rule()["manual"] is False
+
+
 def test_an_instance_that_ends_during_the_exec_is_reaped_as_its_exit(pm: Harness) -> None:
     # its events connection closes at the exec, when it exits at once: a zombie that the
     # new image reaps before serving (or, on a slow box, a plain exit just after)
