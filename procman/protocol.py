@@ -40,6 +40,11 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "formation": {},
     "metrics": {},
     "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
+    "signal": {
+        "target": ((str, type(None)), False),
+        "signal": ((str, int), True),
+        "group": ((bool,), False),
+    },
     "shutdown": {},
 }
 

@@ -226,6 +226,18 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
     return bool(result.get("ok", True))
 
 
+def signalled(result: dict[str, Any]) -> None:
+    """`procman signal`: who got it, and who had no process to get it."""
+    what = result["signal"] + (" (process group)" if result.get("group") else "")
+    sent = ", ".join(f"{s['id']} (pid {s['pid']})" for s in result["sent"])
+    if sent:
+        info(f"sent {what} to {sent}")
+    for skipped in result["skipped"]:
+        error(f"{skipped['id']} has no process to signal ({skipped['state']})")
+    if not result["sent"] and not result["skipped"]:
+        error("no instance to signal")
+
+
 @contextmanager
 def waiting(message: str) -> Iterator[None]:
     """A spinner on a terminal; nothing when piped."""

@@ -9,6 +9,7 @@ from typing import Any
 from procman.daemon.instance import Instance, backoff_delay, describe_exit
 from procman.daemon.sampler import Sampler
 from procman.model import InstanceState, InstanceStatus
+from procman.signames import signal_name
 
 Metrics = tuple[float | None, int | None]
 FAILED = frozenset({InstanceState.ERRORED, InstanceState.BACKOFF})
@@ -60,6 +61,18 @@ def outcome(touched: Iterable[Instance], everyone: Iterable[Instance]) -> dict[s
     """A verb's answer: which of the instances it touched failed, and every row."""
     failed = [failure(i) for i in touched if i.state in FAILED]
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
+
+
+def signalled(picked: Iterable[Instance], signum: int, group: bool) -> dict[str, Any]:
+    """The answer to `signal`: who got it (pid), who had no process to get it."""
+    picked = list(picked)
+    return {
+        "signal": signal_name(signum),
+        "number": signum,
+        "group": group,
+        "sent": [{"id": str(i.id), "pid": i.pid} for i in picked if i.pid is not None],
+        "skipped": [{"id": str(i.id), "state": i.state.value} for i in picked if i.pid is None],
+    }
 
 
 def describe_change(inst: Instance, old: InstanceState) -> str | None:

@@ -167,6 +167,15 @@ class Supervisor:
         self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
         return {"types": self.summaries()}
 
+    def signal(self, target: str | None, signum: int, group: bool) -> dict[str, Any]:
+        """signum to each picked instance's process, or with group to its process group."""
+        picked = self.select(target)
+        send = spawn.kill_group if group else spawn.send_signal
+        for inst in picked:
+            if inst.pid is not None:
+                send(inst.pid, signum)
+        return report.signalled(picked, signum, group)
+
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
