@@ -271,8 +271,12 @@ def type_style(type_name: str) -> str:
     return names[_type_colour(type_name)]
 
 
-def log_formatter(stream: Any = None) -> Callable[[float, str, str], str]:
-    coloured = colour_on(stream)
+def log_formatter(
+    stream: Any = None, colour: bool | None = None
+) -> Callable[[float, str, str], str]:
+    """`HH:MM:SS web.1 | text`, coloured per type on a terminal unless NO_COLOR (or
+    colour=False) says otherwise."""
+    coloured = colour_on(stream) if colour is None else colour and colour_on(stream)
     cache: dict[str, str] = {}
 
     def fmt(now: float, label: str, text: str) -> str:
@@ -296,11 +300,18 @@ def log_lines(lines: Iterable[list[Any]], fmt: Callable[[float, str, str], str])
     out.flush()
 
 
-def foreground_sink() -> Callable[[float, str, bytes], None]:
-    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout."""
-    fmt = log_formatter(sys.stdout)
+def foreground_sink(
+    prefix: bool = True, colour: bool | None = None, quiet: Iterable[str] = ()
+) -> Callable[[float, str, bytes], None]:
+    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout, as
+    Honcho prints it. prefix=False prints the bare lines; quiet names types (or `procman`,
+    the daemon's own lines) whose output is not shown (it still reaches the log files)."""
+    fmt = log_formatter(sys.stdout, colour) if prefix else lambda now, label, text: text
+    hidden = frozenset(quiet)
 
     def sink(now: float, label: str, block: bytes) -> None:
+        if hidden and (label.rpartition(".")[0] or label) in hidden:
+            return
         text = block.decode(errors="replace")
         log_lines(([now, label, line] for line in text.split("\n")[:-1]), fmt)
 

@@ -29,6 +29,9 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@click.option("--no-prefix", is_flag=True, help="Foreground: bare lines, no time and name.")
+@click.option("--no-color", "--no-colour", "no_color", is_flag=True, help="Foreground: no colour.")
+@click.option("-q", "--quiet", multiple=True, metavar="TYPE,...", help="Foreground: hide these.")
 @project_options
 def start(
     project: Project,
@@ -39,6 +42,9 @@ def start(
     env_files: str | None,
     no_env_file: bool,
     foreground: bool,
+    no_prefix: bool,
+    no_color: bool,
+    quiet: tuple[str, ...],
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
@@ -52,6 +58,7 @@ def start(
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
+      procman start --foreground -q worker --no-prefix    Honcho's output flags
     """
     from procman.counts import parse_assignment
 
@@ -67,7 +74,11 @@ def start(
         "instances": count_param(instances),
     }
     if foreground:
-        sys.exit(_foreground(project, params))
+        hidden = [n.strip() for item in quiet for n in item.split(",") if n.strip()]
+        sink = render.foreground_sink(not no_prefix, False if no_color else None, hidden)
+        sys.exit(_foreground(project, params, sink, hidden))
+    if no_prefix or no_color or quiet:
+        raise UsageError("--no-prefix, --no-color and -q/--quiet go with --foreground")
     started = ensure_daemon(project.dir, project.client)
     try:
         with render.waiting("starting the formation…"):
@@ -80,17 +91,29 @@ def start(
         sys.exit(1)
 
 
-def _foreground(project: Project, params: dict[str, Any]) -> int:
+def _foreground(project: Project, params: dict[str, Any], sink: Any, quiet: list[str]) -> int:
     from pathlib import Path
 
     from procman.daemon import main as daemon
 
     if project.client.alive():
         raise ProcmanError(f'a daemon already runs for {project.dir}; use "procman logs -f"')
+    if quiet:
+        _check_quiet(Path(project.dir), params, quiet)
     return daemon.run(
-        Path(project.dir),
-        autostart=params,
-        sink=render.foreground_sink(),
-        on_error=render.error,
-        log_level=40,
+        Path(project.dir), autostart=params, sink=sink, on_error=render.error, log_level=40
     )
+
+
+def _check_quiet(project: Any, params: dict[str, Any], quiet: list[str]) -> None:
+    """-q names types of the formation (or `procman`, the daemon's own lines)."""
+    from procman.config.load import Source, load_formation
+
+    try:
+        formation = load_formation(project, Source.from_dict(params["source"] or {}))
+    except ProcmanError:
+        return  # the daemon reports what is wrong with the formation
+    unknown = [n for n in quiet if n != "procman" and formation.get(n) is None]
+    if unknown:
+        known = ", ".join(formation.names)
+        raise UsageError(f"-q {unknown[0]}: no process type {unknown[0]!r} (types: {known})")
