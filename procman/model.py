@@ -145,6 +145,7 @@ class InstanceStatus:
     exit_code: int | None = None
     reason: str | None = None
     status_text: str | None = None  # the instance's own word, from sd_notify STATUS=
+    port_conflict: dict[str, object] | None = None  # port, holder, fix (daemon/conflicts.py)
 
     def as_dict(self) -> dict[str, object]:
         """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""

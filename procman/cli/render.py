@@ -108,7 +108,18 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
             notes.append(f"{r['id']}: {r['reason']}")
         if r.get("status_text"):
             notes.append(f"{r['id']}: {r['status_text']}")
+        if r.get("port_conflict"):
+            notes += _conflict_lines(r["id"], r["port_conflict"])
     return notes
+
+
+def _conflict_lines(ident: str, conflict: dict[str, Any]) -> list[str]:
+    """A port an instance could not bind: the port, who holds it, the fix, its own words."""
+    return [
+        f"{ident}: port {conflict['port']} is held by {conflict['holder']}",
+        f"{ident}:   it said: {conflict['line']}",
+        f"{ident}:   fix: {conflict['fix']}",
+    ]
 
 
 class TypeTotals(NamedTuple):
@@ -223,6 +234,9 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+        if failure.get("port_conflict"):
+            for line in _conflict_lines(failure["id"], failure["port_conflict"]):
+                sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
 
 

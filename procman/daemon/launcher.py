@@ -5,10 +5,11 @@ its group, the log hub for its output), plus pid -> instance for whoever needs t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from procman.daemon import spawn
+from procman.daemon import conflicts, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.logs import LogHub
@@ -58,10 +59,17 @@ class Launcher:
         pid = popen.pid
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
         self.by_pid[pid] = inst
+        spawned, port = time.time(), env.get("PORT")
 
         def exited(pid: int, code: int) -> None:
             popen.returncode = code
             self.by_pid.pop(pid, None)
+            try:
+                self.logs.read_now(fd)  # its last words, before anyone looks at the exit
+                if conflicts.early(inst):
+                    self._diagnose(inst, spawned, port)
+            except Exception:  # a diagnosis must never keep the exit from its instance
+                log.exception("diagnosing the exit of %s failed", inst.id)
             inst.exited(pid, code)  # which SIGKILLs what is left of the group
             self.watchdog.forget(pid)
 
@@ -69,6 +77,17 @@ class Launcher:
         self.watchdog.watch(pid)
         self.logs.attach(fd, ptype.name, str(inst.id))
         return pid
+
+    def _diagnose(self, inst: Instance, spawned: float, env_port: str | None) -> None:
+        """An early exit: if its output says the address was in use, who holds the port."""
+        lines = self.logs.tail(conflicts.TAIL_LINES, label=str(inst.id))
+        line = conflicts.bind_error([text for now, _, text in lines if now >= spawned])
+        if line is None:
+            inst.port_conflict = None
+            return
+        port = conflicts.port_of(env_port, inst.ptype, line)
+        inst.port_conflict = conflicts.diagnose(inst, line, port, self.held, self.owner)
+        self.logs.system(f"{inst.id}: {conflicts.describe(inst.port_conflict)}")
 
     def kill_group(self, pid: int, sig: int) -> None:
         spawn.kill_group(pid, sig)

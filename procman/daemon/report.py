@@ -32,7 +32,16 @@ def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
         exit_code=inst.exit_code,
         reason=inst.reason,
         status_text=inst.status_text,
+        port_conflict=port_conflict(inst),
     )
+
+
+def port_conflict(inst: Instance) -> dict[str, Any] | None:
+    """The instance's port conflict, unless its current process has since been up past
+    min_uptime (then it was bound after all)."""
+    if inst.port_conflict is None or (inst.uptime() or 0.0) >= inst.ptype.min_uptime:
+        return None
+    return inst.port_conflict
 
 
 def plain_rows(insts: Iterable[Instance]) -> list[dict[str, Any]]:
@@ -54,12 +63,14 @@ def failure(inst: Instance, reason: str | None = None) -> dict[str, Any]:
         "state": inst.state.value,
         "reason": reason or inst.reason,
         "exit_code": inst.exit_code,
+        "port_conflict": port_conflict(inst),
     }
 
 
 def outcome(touched: Iterable[Instance], everyone: Iterable[Instance]) -> dict[str, Any]:
-    """A verb's answer: which of the instances it touched failed, and every row."""
-    failed = [failure(i) for i in touched if i.state in FAILED]
+    """A verb's answer: which of the instances it touched failed (gave up, backing off, or
+    could not bind its port), and every row."""
+    failed = [failure(i) for i in touched if i.state in FAILED or port_conflict(i)]
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
 
 

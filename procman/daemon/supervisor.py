@@ -16,7 +16,7 @@ from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec, resolve_counts
-from procman.daemon import policy, report, spawn, targets
+from procman.daemon import conflicts, policy, report, spawn, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
@@ -114,7 +114,7 @@ class Supervisor:
         affected = [i for g in list(self.groups.values()) for i in g.converge()]
         self._forget_retired()
         self._save(running=True)
-        await self.wait(affected, self._settled)
+        await conflicts.wait_up(self.wait, affected, self._settled)
         return report.outcome(affected, self.instances())
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +129,7 @@ class Supervisor:
             group.desired = count
             affected += group.converge(everyone=False)
         self._save(running=True)
-        await self.wait(affected, self._settled)
+        await conflicts.wait_up(self.wait, affected, self._settled)
         wanted = [i for i in affected if i.index < self.groups[i.id.type].desired]
         return report.outcome(wanted, self.instances())
 
@@ -145,7 +145,7 @@ class Supervisor:
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        await self.wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
+        await conflicts.wait_up(self.wait, picked, lambda i: i.state in UP_OR_GAVE_UP)
         return report.outcome(picked, self.instances())
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
