@@ -109,20 +109,22 @@ def test_a_node_app_on_process_env_port_under_i_2(pm: Harness) -> None:
 
 # -- servers that take the held listener on fd 3 as they are ---------------------------------
 
-FD3_SERVERS = {
-    "gunicorn": (GUNICORN, None),  # reads LISTEN_FDS itself: no flag
-    "uvicorn": (f"{PY} -m uvicorn --fd 3 --app-dir {PROGRAMS} asgi_app:app", None),
-    "hypercorn": (f"{PY} -m hypercorn --bind fd://3 asgi_app:app", "hypercorn"),
-    "node": (f"node {PROGRAMS / 'node_server.js'} fd", "node"),
-    "puma": (f"puma --bind-to-activated-sockets only {PROGRAMS / 'config.ru'}", "puma"),
+FD3_SERVERS = {  # name: (command, what it needs, more of the type's settings)
+    "gunicorn": (GUNICORN, None, ""),  # reads LISTEN_FDS itself: no flag
+    "gunicorn-notify": (GUNICORN, None, "    ready: notify\n"),  # and sends READY=1
+    "gunicorn-bind": (f"{GUNICORN} --bind 0.0.0.0:$PORT", None, ""),  # --bind is ignored then
+    "uvicorn": (f"{PY} -m uvicorn --fd 3 --app-dir {PROGRAMS} asgi_app:app", None, ""),
+    "hypercorn": (f"{PY} -m hypercorn --bind fd://3 asgi_app:app", "hypercorn", ""),
+    "node": (f"node {PROGRAMS / 'node_server.js'} fd", "node", ""),
+    "puma": (f"puma --bind-to-activated-sockets only {PROGRAMS / 'config.ru'}", "puma", ""),
 }
 
 
 @pytest.mark.parametrize("server", list(FD3_SERVERS))
 def test_servers_that_serve_the_held_listener_on_fd_3(pm: Harness, port: int, server: str) -> None:
-    cmd, needs = FD3_SERVERS[server]
+    cmd, needs, more = FD3_SERVERS[server]
     if needs in ("node", "puma") and shutil.which(needs) is None:
-        pytest.skip(f"{needs} is not installed")
+        pytest.skip(f"{needs} is not installed (docs/servers.md says what was verified)")
     if needs == "hypercorn":
         pytest.importorskip("hypercorn")
     pm.yaml(f"""processes:
@@ -131,7 +133,7 @@ def test_servers_that_serve_the_held_listener_on_fd_3(pm: Harness, port: int, se
     cwd: {PROGRAMS}
     port: {port}
     instances: 2
-""")
+{more}""")
     pm.run("start", timeout=40)
     pids = answering_pids(port, 2)
     assert len(pids) == 2 and pids <= tree_pids(pm), (pids, pm.status())
