@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
+STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
 STATE_STYLE = {
     "running": "green",
@@ -88,7 +89,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return [
         row["id"],
         str(row["pid"] or "-"),
-        row["state"],
+        row["state"] + (STALE_MARK if row.get("stale") else ""),
         duration(row.get("uptime_s")),
         str(row.get("restarts", 0)),
         "-" if cpu is None else f"{cpu:.1f}%",
@@ -100,8 +101,9 @@ def _cells(row: dict[str, Any]) -> list[str]:
 # -- status ---------------------------------------------------------------------------------
 
 
-def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Why instances are down or were restarted, and what they say about themselves."""
+def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[str]:
+    """Why instances are down or were restarted, what they say about themselves, and which
+    run an older definition than the files."""
     notes = []
     for r in rows:
         if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
@@ -110,6 +112,17 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
             notes.append(f"{r['id']}: {r['status_text']}")
         if r.get("port_conflict"):
             notes += _conflict_lines(r["id"], r["port_conflict"])
+    stale = [r["id"] for r in rows if r.get("stale")]
+    if stale:
+        notes.append(
+            f"{STALE_MARK} {', '.join(stale)}: started before the formation was last read, "
+            'so running an older command or env; "procman restart" (or reload) runs the new one'
+        )
+    if changed:
+        notes.append(
+            f"{', '.join(changed)} changed since the daemon read it; "
+            '"procman restart" (or reload) runs what the files say now'
+        )
     return notes
 
 
@@ -179,16 +192,22 @@ def _total_cells(t: TypeTotals) -> list[str]:
     ]
 
 
-def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None = None) -> None:
+def status_table(
+    rows: list[dict[str, Any]],
+    types: list[dict[str, Any]] | None = None,
+    changed: list[str] | None = None,
+) -> None:
     """Instances grouped by type, each type closed by a total line."""
     if not rows:
         info("no instances")
+        for note in _notes(rows, changed):
+            info(note)
         return
     summaries = {t["name"]: t for t in types or []}
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows) + [
+    notes = _notes(rows, changed) + [
         f"{t['name']}: {t['autoscale']['last']}"
         for t in summaries.values()
         if t.get("autoscale") and t["autoscale"].get("last")
@@ -231,25 +250,17 @@ def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None 
 def outcome(result: dict[str, Any], verb: str) -> bool:
     """Print what a start/scale/restart did; True when every instance came up."""
     rows = result.get("status", [])
+    for note in result.get("notes", []):
+        info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+        for line in failure.get("output") or []:  # a failed release phase's last words
+            info(f"  {failure['id']} | {line}")
         if failure.get("port_conflict"):
             for line in _conflict_lines(failure["id"], failure["port_conflict"]):
                 sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
-
-
-def signalled(result: dict[str, Any]) -> None:
-    """`procman signal`: who got it, and who had no process to get it."""
-    what = result["signal"] + (" (process group)" if result.get("group") else "")
-    sent = ", ".join(f"{s['id']} (pid {s['pid']})" for s in result["sent"])
-    if sent:
-        info(f"sent {what} to {sent}")
-    for skipped in result["skipped"]:
-        error(f"{skipped['id']} has no process to signal ({skipped['state']})")
-    if not result["sent"] and not result["skipped"]:
-        error("no instance to signal")
 
 
 @contextmanager
@@ -336,20 +347,35 @@ def foreground_sink(
 
 
 def formation(info_: dict[str, Any]) -> None:
-    """`procman check`: the formation as loaded."""
+    """`procman check`: the formation as loaded, every setting, ports and start order."""
     info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
     if info_.get("env_files"):
         info(f"env files: {', '.join(info_['env_files'])}")
     for t in info_["types"]:
-        extras = [f"instances={t['instances']}"]
-        if t.get("port"):
-            extras.append(f"port={t['port']}" + (" (held socket)" if t.get("socket") else ""))
-        extras.append(f"ready={t['ready']}")
-        extras.append(f"restart={t['restart']}")
+        count = t.get("desired", t["instances"])
+        extras = [f"instances={count}"]
+        if t.get("ports"):
+            ports = ",".join(str(p) for p in t["ports"]) if t["port_per_instance"] else t["port"]
+            extras.append(f"port={ports}" + (" (held socket, fd 3)" if t.get("socket") else ""))
+        for key in ("ready", "restart", "stop_signal", "kill_timeout", "ready_timeout"):
+            extras.append(f"{key}={t[key]}")
+        extras += [f"min_uptime={t['min_uptime']}", f"max_restarts={t['max_restarts']}"]
+        if t.get("max_memory"):
+            extras.append(f"max_memory={size(t['max_memory'])}")
+        if t.get("autoscale"):
+            scale = t["autoscale"]
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+        if t.get("after"):
+            extras.append(f"after={','.join(t['after'])}")
+        if t.get("cwd"):
+            extras.append(f"cwd={t['cwd']}")
         info(f"  {t['name']}: {t['cmd']}")
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+    waves = info_.get("start_order") or []
+    if len(waves) > 1:
+        info("start order: " + " -> ".join(", ".join(wave) for wave in waves))
     migrate = info_.get("tcp_migrate_req")
     if any(t.get("socket") for t in info_["types"]) and migrate is not None:
         info(

@@ -106,6 +106,7 @@ class Instance:
         self.draining = False  # steered around while it accepts what its listener queued
         self.notified: Any = None  # readiness: an asyncio.Event set by READY=1 (notify types)
         self.probe: Any = None  # readiness: the task checking this process, if one runs
+        self.launched: Any = None  # launcher: what the current (or last) process started with
         self._timer: TimerHandle | None = None
         self._start_after_stop = False
         self._crash_on_exit = False  # a stop we asked for because the instance failed
@@ -138,7 +139,7 @@ class Instance:
         self._spawn()
 
     def stop(self) -> None:
-        """SIGTERM to the group now, SIGKILL after kill_timeout; no restart afterwards."""
+        """stop_signal (SIGTERM) to the group now, SIGKILL after kill_timeout; no restart."""
         self._start_after_stop = False
         if self.state == InstanceState.BACKOFF:
             self._cancel_timer()
@@ -247,7 +248,7 @@ class Instance:
     def _terminate(self) -> None:
         if self.pid is None:
             return
-        self.spawner.kill_group(self.pid, signal.SIGTERM)
+        self.spawner.kill_group(self.pid, self.ptype.stop_signal)  # SIGTERM unless stop_signal
         self._cancel_timer()
         pid = self.pid
         self._timer = self.timers.call_later(self.ptype.kill_timeout, lambda: self._kill(pid))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from procman.daemon import conflicts, spawn
@@ -17,10 +18,37 @@ from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
 from procman.daemon.watchdog import Watchdog
 from procman.errors import SpawnError
+from procman.model import ProcessType
 
 log = logging.getLogger("procman.launcher")
 
 EnvFor = Callable[[Instance], dict[str, str]]
+#: What a process keeps of its definition once started: a change here needs a new process.
+#: (restart policy, timeouts, readiness and limits apply to the running one at once.)
+SPAWN_FIELDS = ("cmd", "env", "port", "socket", "cwd")
+
+
+@dataclass(slots=True)
+class Launch:
+    """What one process of an instance was started with: `describe` and `env` show it, and
+    `stale` says whether the formation installed since then would start it differently."""
+
+    ptype: ProcessType
+    files_env: Mapping[str, str]  # the env files' values then
+    argv: list[str]  # what was exec'd (after setpriv)
+    cwd: str
+    env: dict[str, str]
+    listener: tuple[str, int] | None  # (host, port) of the listener on fd 3
+    started: float  # unix time
+    stale: bool = False
+
+    def compare(self, ptype: ProcessType, files_env: Mapping[str, str]) -> None:
+        if ptype is self.ptype and files_env is self.files_env:
+            self.stale = False
+            return
+        self.stale = files_env != self.files_env or any(
+            getattr(ptype, name) != getattr(self.ptype, name) for name in SPAWN_FIELDS
+        )
 
 
 class Launcher:
@@ -39,6 +67,14 @@ class Launcher:
         self.logs, self.reaper, self.watchdog = logs, reaper, watchdog
         self.readiness = readiness
         self.by_pid: dict[int, Instance] = {}
+        self.files_env: Mapping[str, str] = {}  # of the installed formation
+
+    def installed(self, files_env: Mapping[str, str], insts: Iterable[Instance]) -> None:
+        """A (re-read) formation is installed: which processes now run an older definition."""
+        self.files_env = files_env
+        for inst in insts:
+            if inst.launched is not None:
+                inst.launched.compare(inst.ptype, files_env)
 
     def spawn(self, inst: Instance) -> int:
         ptype = inst.ptype
@@ -59,7 +95,14 @@ class Launcher:
         pid = popen.pid
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
         self.by_pid[pid] = inst
+        if listener is not None:
+            env["LISTEN_PID"] = str(pid)  # what the shell sets for a simple command
+        where = (self.held.host, ptype.port) if listener is not None and ptype.port else None
+        argv = spawn.command_argv(ptype.cmd, listener is not None)  # as spawn_process ran it
         spawned, port = time.time(), env.get("PORT")
+        inst.launched = Launch(
+            ptype, self.files_env, argv, str(ptype.cwd or self.project), env, where, spawned
+        )
 
         def exited(pid: int, code: int) -> None:
             popen.returncode = code
@@ -91,6 +134,18 @@ class Launcher:
 
     def kill_group(self, pid: int, sig: int) -> None:
         spawn.kill_group(pid, sig)
+
+    def signal(self, insts: Iterable[Instance], signum: int, group: bool) -> None:
+        """`procman signal`: to each instance's main process, or to its whole group."""
+        send = spawn.kill_group if group else spawn.send_signal
+        for inst in insts:
+            if inst.pid is not None:
+                send(inst.pid, signum)
+
+    def kill_all(self) -> None:
+        """SIGKILL the group of every process we started that is still there."""
+        for pid in list(self.by_pid):
+            spawn.kill_group(pid, 9)
 
     def owner(self, pid: int) -> Instance | None:
         """The instance whose process is pid or an ancestor of pid."""

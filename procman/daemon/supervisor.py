@@ -1,27 +1,27 @@
 """The formation at runtime: one Group per process type, and every verb that changes them
-(start, scale, stop, restart, reload, shutdown), plus wait(), the one way a verb waits for
-its instances. One asyncio loop, no threads; instances never block it.
+(start, delete, scale, stop, restart, reload, shutdown), plus wait(), the one way a verb
+waits for its instances. One asyncio loop, no threads; instances never block it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
-from procman.config.load import Source, cpu_count, load_formation
-from procman.counts import CountSpec, resolve_counts
-from procman.daemon import conflicts, policy, report, spawn, targets
+from procman.config.load import Source, load_formation
+from procman.counts import resolve_counts
+from procman.daemon import apps, conflicts, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, check_port_free
+from procman.daemon.listeners import HeldSockets, check_ports
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -84,7 +84,9 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self.waiters = Waiters(loop)
         self.wait = self.waiters.wait
+        self.wait_up = functools.partial(conflicts.wait_up, self.wait)  # start, scale, restart
         self.restored = state.unclean()
+        self.read: list[describe.Stamp] = []  # the formation's files as last read
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -93,29 +95,51 @@ class Supervisor:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        types: list[str] | None = None,
+        app: dict[str, Any] | None = None,
+        force: bool = False,
+        replace: bool = False,
     ) -> dict[str, Any]:
-        """Load (or re-read) the formation, set counts, bring every instance up."""
+        """Load (or re-read) the formation, add an ad-hoc app (apps.py), bring the instances
+        up in start order (phases.py): every type's, or only `types`."""
         first = self.formation is None
-        src = self._pick_source(source)
-        formation = load_formation(self.project, src)
-        # file counts, then what this daemon (or the one before it) had, then -i, then TYPE=N
-        wanted = {t.name: t.instances for t in formation.types}
+        current = saved_source(self.restored) if first else self.source
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
-        wanted.update({n: c for n, c in keep.items() if n in wanted and isinstance(c, int)})
-        if instances is not None:
-            every = CountSpec.parse(str(instances)).apply(0, cpu_count())
-            wanted = dict.fromkeys(wanted, every)
-        wanted.update(resolve_counts(counts or {}, wanted, formation.names))
-        self._check_ports(formation, wanted)
-        self._install(formation, src)
+        request = apps.StartRequest(
+            source, counts or {}, instances, types or [], app, force, replace
+        )
+        plan, formation, only, wanted = apps.prepare_start(
+            self.project, current, self.formation, keep, request, self.base_env
+        )
+        self._check_ports(formation, {n: wanted[n] for n in only or wanted})
+        self._install(formation, plan.source)
         for name, count in wanted.items():
             self.groups[name].desired = count
         self.restored = None
-        affected = [i for g in list(self.groups.values()) for i in g.converge()]
+        retired = [i for g in list(self.groups.values()) if not g.defined for i in g.converge()]
+        for inst in (i for n in plan.replaced for i in self.groups[n].instances() if i.live):
+            if inst.launched is None or inst.launched.stale:  # a replaced app's old command
+                inst.restart()
         self._forget_retired()
         self._save(running=True)
-        await conflicts.wait_up(self.wait, affected, self._settled)
-        return report.outcome(affected, self.instances())
+        for note in plan.notes:
+            self.logs.system(note)
+        touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait_up)
+        await self.wait(retired, self._settled)
+        outcome = report.outcome(retired + touched, self.instances(), skipped, self.logs.last_lines)
+        return {**outcome, "notes": plan.notes}
+
+    async def delete(self, name: str) -> dict[str, Any]:
+        """Stop and remove an ad-hoc app; the rest of the formation runs on."""
+        formation = self._require_formation()
+        source, rest = apps.without_app(self.source, formation, name)
+        self._install(rest, source)
+        gone = self.groups[name].converge() if name in self.groups else []
+        self._save(running=True)
+        self.logs.system(f"deleted {name}")
+        await self.wait(gone, self._settled)
+        self._forget_retired()
+        return {"deleted": name, "stopped": [str(i.id) for i in gone], "types": self.summaries()}
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
@@ -129,32 +153,39 @@ class Supervisor:
             group.desired = count
             affected += group.converge(everyone=False)
         self._save(running=True)
-        await conflicts.wait_up(self.wait, affected, self._settled)
+        await self.wait_up(affected, self._settled)
         wanted = [i for i in affected if i.index < self.groups[i.id.type].desired]
         return report.outcome(wanted, self.instances())
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
+        """Stop in the reverse start order: what waits for a type stops before it."""
         picked = self.select(target)
-        await asyncio.gather(*(g.stop(picked_of(g, picked)) for g in self.groups.values()))
-        await self.wait(picked, lambda i: i.state in DOWN)
+        await phases.stop_in_waves(
+            self.groups, self.formation, picked, lambda g, insts: g.stop(insts), self.wait
+        )
         return {"status": report.sampled_rows(picked, self.sampler)}
 
-    async def restart(self, target: str | None = None) -> dict[str, Any]:
-        picked = self.select(target)
-        self._check_ports(self._require_formation(), {})
+    async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
+        """Stop then start; with update, on the formation and env files as they are now."""
+        if update:
+            self._reread()
+        picked = [i for i in self.select(target) if self.groups[i.id.type].defined]
+        picked = phases.restartable(picked, target)
+        self._check_ports(self._require_formation(), self.desired())
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        await conflicts.wait_up(self.wait, picked, lambda i: i.state in UP_OR_GAVE_UP)
+        await self.wait_up(picked, lambda i: i.state in UP_OR_GAVE_UP)
         return report.outcome(picked, self.instances())
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
         new one that must be ready before the old one stops (see rollout.py)."""
-        source = self._pick_source(None)
-        self._install(load_formation(self.project, source), source)
-        picked = self.select(target)
-        self._save(running=True)
+        formation = self._reread()
+        picked = phases.start_order(formation, phases.restartable(self.select(target), None))
+        bad = await phases.release_first(self.groups, target, self.wait)
+        if bad is not None:  # Heroku's release phase failed: nothing is replaced
+            return report.outcome([bad], self.instances(), output=self.logs.last_lines)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -170,28 +201,27 @@ class Supervisor:
     def signal(self, target: str | None, signum: int, group: bool) -> dict[str, Any]:
         """signum to each picked instance's process, or with group to its process group."""
         picked = self.select(target)
-        send = spawn.kill_group if group else spawn.send_signal
-        for inst in picked:
-            if inst.pid is not None:
-                send(inst.pid, signum)
+        self.launcher.signal(picked, signum, group)
         return report.signalled(picked, signum, group)
 
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
-        everyone = self._everyone()
-        for inst in everyone:
+        replacements = [i for i in self._everyone() if i.replacement]
+        for inst in replacements:
             inst.stop()
-        await self.wait(everyone, lambda i: not i.live and i.state != InstanceState.BACKOFF)
+        await phases.stop_in_waves(
+            self.groups, self.formation, self.instances(), phases.stop_now, self.wait,
+            lambda i: not i.live and i.state != InstanceState.BACKOFF,
+        )  # fmt: skip
+        await self.wait(replacements, lambda i: not i.live)
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
 
     def kill_all(self) -> None:
         """The impatient path (a second Ctrl-C): SIGKILL every group now."""
-        for inst in self._everyone():
-            if inst.pid is not None:
-                spawn.kill_group(inst.pid, 9)
+        self.launcher.kill_all()
 
     # -- what it reports ------------------------------------------------------------------
 
@@ -204,9 +234,6 @@ class Supervisor:
         if self.formation is None:
             return []
         return [self.groups[name].summary() for name in self.formation.names]
-
-    def formation_info(self) -> dict[str, Any]:
-        return describe_formation(self._require_formation(), self.desired())
 
     def metrics(self) -> dict[str, Any]:
         rows = self.status() if self.formation else []
@@ -264,17 +291,21 @@ class Supervisor:
     def _install(self, formation: Formation, source: Source) -> None:
         """Adopt a (re-read) formation: new spawns use the new definitions."""
         self.formation, self.source = formation, source
+        self.read = describe.stamps(formation)
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.timer.interval = formation.sample_interval
         self.groups = regroup(self.groups, formation, self._new_group)
+        self.launcher.installed(formation.env, self._everyone())  # who runs an old definition
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
 
     def _new_group(self, ptype: ProcessType) -> Group:
-        return Group(
+        group = Group(
             ptype, held=self.held, new_instance=self._new_instance, background=self._background
         )
+        group.desired = ptype.instances  # a type new in a re-read file: `start` brings it up
+        return group
 
     def _forget_retired(self) -> None:
         """Types gone from the file whose last instance has been removed."""
@@ -287,13 +318,12 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: a port type that has nothing up yet must find its port
-        free of other programs, or the kernel would let us share it with them silently."""
+        """Before anything changes: see listeners.check_ports."""
         own = {i.pid for i in self.instances() if i.pid}
         for ptype in formation.types:
             group = self.groups.get(ptype.name)
-            if ptype.port and counts.get(ptype.name, 1) and not (group and group.occupied()):
-                check_port_free(ptype.port, self.held.host, own)
+            ours = group.occupied if group is not None else (lambda index: False)
+            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, ours)
 
     # -- state changes --------------------------------------------------------------------
 
@@ -316,20 +346,18 @@ class Supervisor:
     # -- helpers --------------------------------------------------------------------------
 
     def _sampling_needed(self) -> bool:
-        if self.formation is None:
-            return False
-        return (
-            self.endpoint.wanted
-            or self.events.wanted
-            or any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
-        )
+        wanted = self.endpoint.wanted or self.events.wanted
+        policies = any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
+        return self.formation is not None and (wanted or policies)
 
-    def _pick_source(self, source: dict[str, Any] | None) -> Source:
-        if source is not None:
-            return Source.from_dict(source)
-        if self.source is not None:
-            return self.source
-        return saved_source(self.restored) or Source()
+    def _reread(self) -> Formation:
+        """reload and restart: the formation and env files as they are now."""
+        self._require_formation()
+        source = self.source or Source()
+        formation = load_formation(self.project, source, self.base_env)
+        self._install(formation, source)
+        self._save(running=True)
+        return formation
 
     def _require_formation(self) -> Formation:
         if self.formation is None:
@@ -337,12 +365,4 @@ class Supervisor:
         return self.formation
 
     def _save(self, running: bool) -> None:
-        formation = self.formation
-        source = self.source.to_dict() if self.source else None
-        names = formation.names if formation else []
-        counts = {n: g.desired for n, g in self.groups.items() if g.desired or n in names}
-        self.state.save(source, names, counts, running)
-
-
-def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
-    return [i for i in picked if i.id.type == group.name]
+        self.state.record(self.source, self.formation, self.desired(), running)

@@ -13,14 +13,11 @@ import urllib.request
 
 import pytest
 
-from tests.harness import PROGRAMS, PY, Harness, wait_until
+from tests.harness import PROGRAMS, PY, Harness, free_base, wait_until
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(
     NODE is None, reason="node is not installed (apt-get install nodejs)"
-)
-FOREMAN_PORTS = pytest.mark.xfail(
-    strict=True, reason="needs Foreman's PORT rule from branch foreman"
 )
 
 
@@ -38,29 +35,6 @@ def answering_pids(port: int, want: int, tries: int = 300) -> set[int]:
         if len(pids) >= want:
             break
     return pids
-
-
-def free_ports(count: int) -> int:
-    """A base port with the `count` ports from it free on this machine."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        socks = []
-        try:
-            for offset in range(count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("0.0.0.0", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError("no free run of ports")
 
 
 def refused(port: int) -> bool:
@@ -87,9 +61,8 @@ GUNICORN = f"{PY} -m gunicorn --no-control-socket --chdir {PROGRAMS} wsgi_app:ap
 # -- a Procfile as Heroku and Foreman run it -----------------------------------------------
 
 
-@FOREMAN_PORTS
 def test_heroku_procfile_on_gunicorn_gets_foremans_ports(pm: Harness) -> None:
-    base = free_ports(2)
+    base = free_base()
     pm.procfile(f"web: {GUNICORN} --bind 0.0.0.0:$PORT\nworker: {PY} {PROGRAMS / 'printenv.py'}\n")
     pm.run("start", "-i", "2", "-p", str(base), timeout=40)
     first, second = get(base), get(base + 1)
@@ -98,13 +71,26 @@ def test_heroku_procfile_on_gunicorn_gets_foremans_ports(pm: Harness) -> None:
     assert pm.env_of("worker.2")["PORT"] == str(base + 101)
 
 
-@FOREMAN_PORTS
+def test_the_same_procfile_with_share_web_serves_one_port(pm: Harness) -> None:
+    base = free_base()
+    pm.procfile(f"web: {GUNICORN} --bind 0.0.0.0:$PORT\nworker: {PY} {PROGRAMS / 'printenv.py'}\n")
+    pm.run("start", "-i", "2", "-p", str(base), "--share", "web", timeout=40)
+    # gunicorn reads LISTEN_FDS and serves fd 3: its --bind 0.0.0.0:$PORT is left unused
+    pids = answering_pids(base, 2)
+    assert len(pids) == 2 and pids <= tree_pids(pm)
+    assert {r["port"] for r in pm.status("web")} == {base}
+    assert refused(base + 1)
+
+
 @needs_node
 def test_a_node_app_on_process_env_port_under_i_2(pm: Harness) -> None:
-    base = free_ports(2)
+    base = free_base()
     pm.procfile(f"web: node {PROGRAMS / 'node_server.js'}\n")
     pm.run("start", "-i", "2", "-p", str(base))
+    # its command does not mention $PORT, so it gets `ready: none`: wait for it to listen
+    wait_until(lambda: not refused(base) and not refused(base + 1), 20, "both node instances")
     assert get(base)["ps"] == "web.1" and get(base + 1)["ps"] == "web.2"
+    assert get(base + 1)["port"] == str(base + 1)
 
 
 # -- servers that take the held listener on fd 3 as they are ---------------------------------
@@ -176,6 +162,14 @@ def test_an_app_binding_port_itself_under_a_held_socket(pm: Harness, port: int) 
     out = pm.run("status").stdout
     assert f"web.1: port {port} is held by procman's own listener" in out and "fix: " in out
     # every instance gave up: the listener is closed, a client is refused at once
+    assert refused(port)
+    # restart and scale bind the listeners again, and say the same
+    res = pm.run("restart", "web", expect=1)
+    assert f"port {port} is held by procman's own listener (held for web.1)" in res.stderr
+    res = pm.run("scale", "web=2", expect=1)
+    assert "web.2 did not come up" in res.stderr and "held for web.1, web.2" in res.stderr
+    pm.wait_state("web.1", "errored", timeout=20)
+    pm.wait_state("web.2", "errored", timeout=20)
     assert refused(port)
     # the listener comes back with the next start: here of the app fixed to serve fd 3
     pm.yaml(pm.root.joinpath("procman.yaml").read_text().replace(".js", ".js fd"))

@@ -40,9 +40,8 @@ def run(
     from procman.config.load import Source
     from procman.oneoff import prepare
 
-    source = Source.from_dict(
-        source_params(project, None, "web", port, env_files, no_env_file) or {}
-    )
+    params, _ = source_params(project, None, "web", port, env_files, no_env_file)
+    source = Source.from_dict(params or {})
     job = prepare(Path(project.dir), source, command, type_name, os.environ)
     if job.cwd is not None:
         os.chdir(job.cwd)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from procman.cli import render
+from procman.cli import render, views
 from procman.cli.options import Project, project_options
 from procman.errors import UsageError
 
@@ -36,6 +36,6 @@ def signal(project: Project, target: str, signame: str, group: bool, as_json: bo
     if as_json:
         render.print_json(result)
     else:
-        render.signalled(result)
+        views.signalled(result)
     if not result["sent"]:
         sys.exit(1)

@@ -10,16 +10,26 @@ import click
 
 from procman.cli import render
 from procman.cli.client import ensure_daemon
-from procman.cli.options import Project, count_param, project_options, source_params
+from procman.cli.options import (
+    Project,
+    count_param,
+    counts_options,
+    is_formation_file,
+    parse_counts,
+    project_options,
+    share_option,
+    source_params,
+)
 from procman.errors import ProcmanError, RemoteError, UsageError
+from procman.names import NAME_RE
 
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("args", nargs=-1, metavar="[TARGET] [TYPE=N ...]")
+@click.argument("args", nargs=-1, metavar="[TARGET|TYPE ...] [TYPE=N ...]")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type without TYPE=N.")
-@click.option("--name", default="web", show_default=True, help="Type name for an ad-hoc command.")
+@click.option("--name", default="web", show_default=True, help="Type name of an ad-hoc app.")
 @click.option(
     "-p",
     "--port",
@@ -28,10 +38,14 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 )
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
+@click.option("--force", is_flag=True, help="Replace the ad-hoc app of that --name.")
+@click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
 @click.option("--no-prefix", is_flag=True, help="Foreground: bare lines, no time and name.")
 @click.option("--no-color", "--no-colour", "no_color", is_flag=True, help="Foreground: no colour.")
 @click.option("-q", "--quiet", multiple=True, metavar="TYPE,...", help="Foreground: hide these.")
+@counts_options
+@share_option
 @project_options
 def start(
     project: Project,
@@ -41,37 +55,56 @@ def start(
     port: int | None,
     env_files: str | None,
     no_env_file: bool,
+    force: bool,
+    replace: bool,
     foreground: bool,
     no_prefix: bool,
     no_color: bool,
     quiet: tuple[str, ...],
+    formation: tuple[str, ...],
+    share: tuple[str, ...],
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
-    TARGET is a Procfile/YAML path, a script (app.py) or a command ("python app.py"),
-    PM2 style. Returns once every instance is ready or has failed (exit 1).
+    TARGET is a Procfile/YAML path, or a script (app.py) or command ("python app.py") that
+    runs as an ad-hoc app beside the formation's types, PM2 style (`procman delete NAME`
+    removes it). Another formation file than the one running is refused unless --replace.
+    Returns once every instance is ready or has failed (exit 1).
 
     \b
       procman start                     the project's procman.yaml or Procfile
       procman start -i max              one instance of every type per CPU
-      procman start web=4 worker=2      set counts per type
+      procman start web=4 worker=2      set counts per type (also -m web=4,worker=2)
+      procman start worker              only the worker type; the others stay as they are
+      procman start --share web -i 4    web's 4 instances share one port (fd 3)
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
+      procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
       procman start --foreground -q worker --no-prefix    Honcho's output flags
     """
-    from procman.counts import parse_assignment
-
-    counts = dict(parse_assignment(a) for a in args if ASSIGNMENT.match(a))
-    targets = [a for a in args if not ASSIGNMENT.match(a)]
+    counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
+    rest = [a for a in args if not ASSIGNMENT.match(a)]
+    files = [a for a in rest if is_formation_file(a)]
+    types = [a for a in rest if a not in files and NAME_RE.match(a)]  # the daemon knows types
+    targets = files + [a for a in rest if a not in files and a not in types]
     if len(targets) > 1:
         raise UsageError(f"one TARGET at most, got {len(targets)}: {' '.join(targets)}")
+    if types and targets and not files:
+        raise UsageError(f"a command runs alone; start it without the type names {types}")
+    target = targets[0] if targets else None
+    source, app = source_params(project, target, name, port, env_files, no_env_file, share)
+    if app is None and len(types) == 1 and not files:
+        # one bare word: the daemon starts the type it names, or else runs it as a command
+        app = {"name": name, "cmd": types[0], "port": port}
     params = {
-        "source": source_params(
-            project, targets[0] if targets else None, name, port, env_files, no_env_file
-        ),
-        "counts": {k: str(v) for k, v in counts.items()},
-        "instances": count_param(instances),
+        "source": source,
+        "counts": counts,
+        "instances": count_param(instances or every),
+        "types": types or None,
+        "app": app,
+        "force": force,
+        "replace": replace,
     }
     if foreground:
         hidden = [n.strip() for item in quiet for n in item.split(",") if n.strip()]
