@@ -74,6 +74,8 @@ def test_the_formation_env_and_with_t_the_type_env_and_port(pm: Harness) -> None
     assert env["FROM_ENV_FILE"] == "dotenv" and env["PORT"] == "5000" and env["PS"] == "web.1"
     env = json.loads(pm.run("run", "-t", "web", "-p", "6000", printenv).stdout)
     assert env["PORT"] == "6000"
+    env = json.loads(pm.run("run", "-t", "worker", printenv).stdout)  # Foreman's rule, index 0
+    assert (env["PORT"], env["PS"]) == ("5100", "worker.1")
     env = json.loads(pm.run("run", "-e", "other.env", printenv).stdout)
     assert env["FROM_ENV_FILE"] == "other"
     env = json.loads(pm.run("run", "--no-env-file", printenv).stdout)
