@@ -18,11 +18,13 @@ from procman import __version__
 COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
+    "completion": "completion:completion",
     "daemon": "daemon:daemon",
     "delete": "delete:delete",
     "describe": "describe:describe",
     "env": "env:env",
     "export": "export:export",
+    "flush": "flush:flush",
     "kill": "shutdown:shutdown",
     "list": "ls:ls",
     "logs": "logs:logs",
@@ -30,6 +32,7 @@ COMMANDS = {
     "monit": "monit:monit",
     "ps": "status:status",
     "reload": "reload:reload",
+    "reopen": "reopen:reopen",
     "restart": "restart:restart",
     "run": "run:run",
     "scale": "scale:scale",
@@ -37,8 +40,10 @@ COMMANDS = {
     "shutdown": "shutdown:shutdown",
     "signal": "signal:signal",
     "start": "start:start",
+    "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
+    "unstartup": "startup:unstartup",
 }
 
 

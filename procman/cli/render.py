@@ -147,6 +147,8 @@ class TypeTotals(NamedTuple):
     restarts: int
     autoscale: dict[str, Any] | None
     last: str | None  # the last autoscale decision
+    watch: list[str] | None = None  # the paths a change under reloads the type
+    cron: str | None = None  # cron_restart
 
 
 def type_totals(
@@ -169,6 +171,8 @@ def type_totals(
         restarts=sum(r.get("restarts") or 0 for r in rows),
         autoscale=summary.get("autoscale"),
         last=last,
+        watch=summary.get("watch") or None,
+        cron=summary.get("cron_restart"),
     )
 
 
@@ -180,6 +184,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
         note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+    extras = [note] if note else []
+    if t.watch:
+        extras.append("watched")
+    if t.cron:
+        extras.append(f"cron {t.cron}")
+    note = ", ".join(extras)
     return [
         f"{t.name} total",
         "",
@@ -190,6 +200,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
         "-" if t.memory is None else size(t.memory),
         note,
     ]
+
+
+def _own_line(summary: dict[str, Any] | None) -> bool:
+    """A type whose settings say something gets its total line even when alone."""
+    summary = summary or {}
+    return bool(summary.get("autoscale") or summary.get("watch") or summary.get("cron_restart"))
 
 
 def status_table(
@@ -216,7 +232,7 @@ def status_table(
         lines = [list(COLUMNS)]
         for name, members in groups.items():
             lines += [_cells(r) for r in members]
-            if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+            if len(groups) > 1 or _own_line(summaries.get(name)):
                 lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
         widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
         for line in lines:
@@ -238,7 +254,7 @@ def status_table(
             cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
             cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
             table.add_row(*cells)
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+        if len(groups) > 1 or _own_line(summaries.get(name)):
             totals = type_totals(name, members, summaries.get(name))
             table.add_row(*_total_cells(totals), style="dim")
     console = _console()
@@ -296,94 +312,66 @@ def type_style(type_name: str) -> str:
     return names[_type_colour(type_name)]
 
 
-def log_formatter(
-    stream: Any = None, colour: bool | None = None
-) -> Callable[[float, str, str], str]:
-    """`HH:MM:SS web.1 | text`, coloured per type on a terminal unless NO_COLOR (or
-    colour=False) says otherwise."""
-    coloured = colour_on(stream) if colour is None else colour and colour_on(stream)
-    cache: dict[str, str] = {}
+LogFormat = Callable[..., str]  # (time, id, text, stream="out") -> one line
 
-    def fmt(now: float, label: str, text: str) -> str:
+
+def log_formatter(
+    stream: Any = None, style: str = "lines", colour: bool | None = None
+) -> LogFormat:
+    """How `logs` prints a line: "lines" (`HH:MM:SS web.3 | text`, `!` for stderr, coloured
+    on a terminal unless NO_COLOR or colour=False), "json" (one object a line: time, id,
+    stream, text) or "raw" (the text)."""
+    if style == "json":
+        return _json_line
+    if style == "raw":
+        return lambda now, label, text, std="out": text
+    coloured = colour_on(stream) if colour is None else colour and colour_on(stream)
+    cache: dict[tuple[str, str], str] = {}
+
+    def fmt(now: float, label: str, text: str, std: str = "out") -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(now))
+        mark = "!" if std == "err" else "|"
         if not coloured:
-            return f"{stamp} {label} | {text}"
-        prefix = cache.get(label)
+            return f"{stamp} {label} {mark} {text}"
+        prefix = cache.get((label, std))
+        colour = _type_colour(label.rpartition(".")[0] or label)
         if prefix is None:
-            colour = _type_colour(label.rpartition(".")[0] or label)
-            prefix = cache[label] = f"\033[{colour}m{label} |\033[0m"
-        return (
-            f"\033[{_type_colour(label.rpartition('.')[0] or label)}m{stamp}\033[0m {prefix} {text}"
-        )
+            shown = "\033[1;31m!\033[0m" if std == "err" else f"\033[{colour}m|\033[0m"
+            prefix = cache[(label, std)] = f"\033[{colour}m{label}\033[0m {shown}"
+        return f"\033[{colour}m{stamp}\033[0m {prefix} {text}"
 
     return fmt
 
 
-def log_lines(lines: Iterable[list[Any]], fmt: Callable[[float, str, str], str]) -> None:
+def _json_line(now: float, label: str, text: str, std: str = "out") -> str:
+    import json
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")
+    return json.dumps({"time": when, "id": label, "stream": std, "text": text})
+
+
+def log_lines(lines: Iterable[list[Any]], fmt: LogFormat) -> None:
+    """Rows as the daemon sends them: [time, id, text, stream] (a daemon from before the
+    stream split sends three)."""
     out = sys.stdout
-    out.write("".join(fmt(now, label, text) + "\n" for now, label, text in lines))
+    out.write("".join(fmt(*row) + "\n" for row in lines))
     out.flush()
 
 
 def foreground_sink(
     prefix: bool = True, colour: bool | None = None, quiet: Iterable[str] = ()
-) -> Callable[[float, str, bytes], None]:
+) -> Callable[[float, str, str, bytes], None]:
     """The daemon's log sink for `start --foreground`: merged, coloured, to stdout, as
     Honcho prints it. prefix=False prints the bare lines; quiet names types (or `procman`,
     the daemon's own lines) whose output is not shown (it still reaches the log files)."""
-    fmt = log_formatter(sys.stdout, colour) if prefix else lambda now, label, text: text
+    fmt = log_formatter(sys.stdout, "lines" if prefix else "raw", colour)
     hidden = frozenset(quiet)
 
-    def sink(now: float, label: str, block: bytes) -> None:
+    def sink(now: float, label: str, std: str, block: bytes) -> None:
         if hidden and (label.rpartition(".")[0] or label) in hidden:
             return
         text = block.decode(errors="replace")
-        log_lines(([now, label, line] for line in text.split("\n")[:-1]), fmt)
+        log_lines(([now, label, line, std] for line in text.split("\n")[:-1]), fmt)
 
     return sink
-
-
-# -- check ----------------------------------------------------------------------------------
-
-
-def formation(info_: dict[str, Any]) -> None:
-    """`procman check`: the formation as loaded, every setting, ports and start order."""
-    info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
-    if info_.get("env_files"):
-        info(f"env files: {', '.join(info_['env_files'])}")
-    for t in info_["types"]:
-        count = t.get("desired", t["instances"])
-        extras = [f"instances={count}"]
-        if t.get("ports"):
-            ports = ",".join(str(p) for p in t["ports"]) if t["port_per_instance"] else t["port"]
-            extras.append(f"port={ports}" + (" (held socket, fd 3)" if t.get("socket") else ""))
-        for key in ("ready", "restart", "stop_signal", "kill_timeout", "ready_timeout"):
-            extras.append(f"{key}={t[key]}")
-        extras += [f"min_uptime={t['min_uptime']}", f"max_restarts={t['max_restarts']}"]
-        if t.get("max_memory"):
-            extras.append(f"max_memory={size(t['max_memory'])}")
-        if t.get("autoscale"):
-            scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
-        if t.get("after"):
-            extras.append(f"after={','.join(t['after'])}")
-        if t.get("cwd"):
-            extras.append(f"cwd={t['cwd']}")
-        info(f"  {t['name']}: {t['cmd']}")
-        info(f"      {' '.join(extras)}")
-        for key, value in t.get("env", {}).items():
-            info(f"      env {key}={value}")
-    waves = info_.get("start_order") or []
-    if len(waves) > 1:
-        info("start order: " + " -> ".join(", ".join(wave) for wave in waves))
-    migrate = info_.get("tcp_migrate_req")
-    if any(t.get("socket") for t in info_["types"]) and migrate is not None:
-        info(
-            "kernel: net.ipv4.tcp_migrate_req="
-            + (
-                "1: a closing listener hands its queue to the others"
-                if migrate
-                else "0: procman steers new connections away from a stopping instance and drains"
-                " its queue before closing its listener"
-            )
-        )

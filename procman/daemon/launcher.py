@@ -1,6 +1,6 @@
 """The Spawner that instances call: the environment of a new process, its spawn (through
 spawn.py), and the registrations that go with it (the reaper for its exit, the watchdog for
-its group, the log hub for its output), plus pid -> instance for whoever needs to ask."""
+its group, the log hub for its stdout and stderr), plus pid -> instance for whoever needs to ask."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from procman.daemon import conflicts, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
+from procman.daemon.logfiles import ERR, OUT
 from procman.daemon.logs import LogHub
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
@@ -83,7 +84,7 @@ class Launcher:
             self.readiness.prepare(inst, env)
         listener = self.held.get(inst.id)
         try:
-            popen, fd = spawn.spawn_process(
+            popen, out_fd, err_fd = spawn.spawn_process(
                 ptype.cmd,
                 env,
                 ptype.cwd or self.project,
@@ -108,7 +109,8 @@ class Launcher:
             popen.returncode = code
             self.by_pid.pop(pid, None)
             try:
-                self.logs.read_now(fd)  # its last words, before anyone looks at the exit
+                for fd in (out_fd, err_fd):  # its last words, before anyone looks at the exit
+                    self.logs.read_now(fd)
                 if conflicts.early(inst):
                     self._diagnose(inst, spawned, port)
             except Exception:  # a diagnosis must never keep the exit from its instance
@@ -118,13 +120,14 @@ class Launcher:
 
         self.reaper.watch(pid, exited)
         self.watchdog.watch(pid)
-        self.logs.attach(fd, ptype.name, str(inst.id))
+        self.logs.attach(out_fd, ptype.name, str(inst.id), OUT)
+        self.logs.attach(err_fd, ptype.name, str(inst.id), ERR)
         return pid
 
     def _diagnose(self, inst: Instance, spawned: float, env_port: str | None) -> None:
         """An early exit: if its output says the address was in use, who holds the port."""
         lines = self.logs.tail(conflicts.TAIL_LINES, label=str(inst.id))
-        line = conflicts.bind_error([text for now, _, text in lines if now >= spawned])
+        line = conflicts.bind_error([row[2] for row in lines if row[0] >= spawned])
         if line is None:
             inst.port_conflict = None
             return

@@ -41,6 +41,7 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("--force", is_flag=True, help="Replace the ad-hoc app of that --name.")
 @click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@click.option("--watch", is_flag=True, help="Reload (or restart) each type when its files change.")
 @click.option("--no-prefix", is_flag=True, help="Foreground: bare lines, no time and name.")
 @click.option("--no-color", "--no-colour", "no_color", is_flag=True, help="Foreground: no colour.")
 @click.option("-q", "--quiet", multiple=True, metavar="TYPE,...", help="Foreground: hide these.")
@@ -58,6 +59,7 @@ def start(
     force: bool,
     replace: bool,
     foreground: bool,
+    watch: bool,
     no_prefix: bool,
     no_color: bool,
     quiet: tuple[str, ...],
@@ -81,6 +83,7 @@ def start(
       procman start "node srv.js" --name api --port 8000 -i max
       procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
+      procman start --watch             reload each type when files in its cwd change
       procman start --foreground -q worker --no-prefix    Honcho's output flags
     """
     counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
@@ -93,7 +96,7 @@ def start(
     if types and targets and not files:
         raise UsageError(f"a command runs alone; start it without the type names {types}")
     target = targets[0] if targets else None
-    source, app = source_params(project, target, name, port, env_files, no_env_file, share)
+    source, app = source_params(project, target, name, port, env_files, no_env_file, share, watch)
     if app is None and len(types) == 1 and not files:
         # one bare word: the daemon starts the type it names, or else runs it as a command
         app = {"name": name, "cmd": types[0], "port": port}
