@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
+
+from procman.cli.figures import duration, rule_text, size
 
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
 STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
@@ -47,6 +48,11 @@ def error(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
 
+def warn(message: str) -> None:
+    prefix = "\033[33mwarning:\033[0m" if colour_on(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def info(message: str) -> None:
     sys.stdout.write(message + "\n")
 
@@ -55,33 +61,6 @@ def print_json(value: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
-
-
-# -- numbers --------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -183,7 +162,7 @@ def _total_cells(t: TypeTotals) -> list[str]:
     note = ""
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+        note = f"autoscale {scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
     extras = [note] if note else []
     if t.watch:
         extras.append("watched")
@@ -292,7 +271,7 @@ def waiting(message: str) -> Iterator[None]:
 # -- logs -----------------------------------------------------------------------------------
 
 
-def _type_colour(type_name: str) -> int:
+def type_colour(type_name: str) -> int:
     return PALETTE[zlib.crc32(type_name.encode()) % len(PALETTE)]
 
 
@@ -309,69 +288,64 @@ def type_style(type_name: str) -> str:
         92: "bright_green",
         95: "bright_magenta",
     }
-    return names[_type_colour(type_name)]
+    return names[type_colour(type_name)]
 
 
-LogFormat = Callable[..., str]  # (time, id, text, stream="out") -> one line
+def flushed(result: dict[str, Any]) -> None:
+    for entry in result["flushed"]:
+        files = entry["files"]
+        info(f"flushed {entry['type']}: {len(files)} file(s), {size(entry['bytes'])}")
+    if not result["flushed"]:
+        info("no log files to flush")
 
 
-def log_formatter(
-    stream: Any = None, style: str = "lines", colour: bool | None = None
-) -> LogFormat:
-    """How `logs` prints a line: "lines" (`HH:MM:SS web.3 | text`, `!` for stderr, coloured
-    on a terminal unless NO_COLOR or colour=False), "json" (one object a line: time, id,
-    stream, text) or "raw" (the text)."""
-    if style == "json":
-        return _json_line
-    if style == "raw":
-        return lambda now, label, text, std="out": text
-    coloured = colour_on(stream) if colour is None else colour and colour_on(stream)
-    cache: dict[tuple[str, str], str] = {}
-
-    def fmt(now: float, label: str, text: str, std: str = "out") -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        mark = "!" if std == "err" else "|"
-        if not coloured:
-            return f"{stamp} {label} {mark} {text}"
-        prefix = cache.get((label, std))
-        colour = _type_colour(label.rpartition(".")[0] or label)
-        if prefix is None:
-            shown = "\033[1;31m!\033[0m" if std == "err" else f"\033[{colour}m|\033[0m"
-            prefix = cache[(label, std)] = f"\033[{colour}m{label}\033[0m {shown}"
-        return f"\033[{colour}m{stamp}\033[0m {prefix} {text}"
-
-    return fmt
+# -- check ----------------------------------------------------------------------------------
 
 
-def _json_line(now: float, label: str, text: str, std: str = "out") -> str:
-    import json
-    from datetime import datetime
-
-    when = datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")
-    return json.dumps({"time": when, "id": label, "stream": std, "text": text})
-
-
-def log_lines(lines: Iterable[list[Any]], fmt: LogFormat) -> None:
-    """Rows as the daemon sends them: [time, id, text, stream] (a daemon from before the
-    stream split sends three)."""
-    out = sys.stdout
-    out.write("".join(fmt(*row) + "\n" for row in lines))
-    out.flush()
-
-
-def foreground_sink(
-    prefix: bool = True, colour: bool | None = None, quiet: Iterable[str] = ()
-) -> Callable[[float, str, str, bytes], None]:
-    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout, as
-    Honcho prints it. prefix=False prints the bare lines; quiet names types (or `procman`,
-    the daemon's own lines) whose output is not shown (it still reaches the log files)."""
-    fmt = log_formatter(sys.stdout, "lines" if prefix else "raw", colour)
-    hidden = frozenset(quiet)
-
-    def sink(now: float, label: str, std: str, block: bytes) -> None:
-        if hidden and (label.rpartition(".")[0] or label) in hidden:
-            return
-        text = block.decode(errors="replace")
-        log_lines(([now, label, line, std] for line in text.split("\n")[:-1]), fmt)
-
-    return sink
+def formation(info_: dict[str, Any]) -> None:
+    """`procman check`: the formation as loaded, every setting, ports and start order."""
+    info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
+    if info_.get("env_files"):
+        info(f"env files: {', '.join(info_['env_files'])}")
+    for t in info_["types"]:
+        count = t.get("desired", t["instances"])
+        extras = [f"instances={count}"]
+        if t.get("ports"):
+            ports = ",".join(str(p) for p in t["ports"]) if t["port_per_instance"] else t["port"]
+            extras.append(f"port={ports}" + (" (held socket, fd 3)" if t.get("socket") else ""))
+        for key in ("ready", "restart", "stop_signal", "kill_timeout", "ready_timeout"):
+            extras.append(f"{key}={t[key]}")
+        extras += [f"min_uptime={t['min_uptime']}", f"max_restarts={t['max_restarts']}"]
+        if t.get("max_memory"):
+            extras.append(f"max_memory={size(t['max_memory'])}")
+        if t.get("autoscale"):
+            scale = t["autoscale"]
+            targets = rule_text(scale).replace(", ", ",").replace(" ", "")  # cpu70%,queue4
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@{targets}")
+        if t.get("after"):
+            extras.append(f"after={','.join(t['after'])}")
+        if t.get("cwd"):
+            extras.append(f"cwd={t['cwd']}")
+        if t.get("cron_restart"):
+            extras.append(f"cron_restart={t['cron_restart']!r}")
+        info(f"  {t['name']}: {t['cmd']}")
+        info(f"      {' '.join(extras)}")
+        for key, value in t.get("env", {}).items():
+            info(f"      env {key}={value}")
+        if t.get("watch"):
+            ignoring = f" (ignoring {', '.join(t['ignore'])})" if t.get("ignore") else ""
+            info(f"      watch {', '.join(t['watch'])}{ignoring}")
+    waves = info_.get("start_order") or []
+    if len(waves) > 1:
+        info("start order: " + " -> ".join(", ".join(wave) for wave in waves))
+    migrate = info_.get("tcp_migrate_req")
+    if any(t.get("socket") for t in info_["types"]) and migrate is not None:
+        info(
+            "kernel: net.ipv4.tcp_migrate_req="
+            + (
+                "1: a closing listener hands its queue to the others"
+                if migrate
+                else "0: procman steers new connections away from a stopping instance and drains"
+                " its queue before closing its listener"
+            )
+        )

@@ -1,12 +1,13 @@
-"""Plain-text views of `ls`, `describe`, `env`, `signal`, `flush` and `check`: key/value
-blocks and one table, no rich (they print the same on a terminal and into a pipe)."""
+"""Plain-text views of `ls`, `describe` and `env`: key/value blocks and one table, no rich
+(they print the same on a terminal and into a pipe)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from procman.cli.render import duration, error, info, size
+from procman.cli.figures import duration, rule_text, size
+from procman.cli.render import error, info
 
 # -- ls -------------------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def _describe_type(t: dict[str, Any]) -> list[tuple[str, str]]:
     scale = t.get("autoscale")
     if scale:
         mode = "manual count holds" if scale["manual"] else f"target {scale['target']}"
-        rule = f"{scale['min']}-{scale['max']} @{scale['cpu']:g}% cpu ({mode})"
+        rule = f"{scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
         pairs.append(("autoscale", rule + (f"; {scale['last']}" if scale.get("last") else "")))
     else:
         pairs.append(("autoscale", "none"))
@@ -146,65 +147,3 @@ def signalled(result: dict[str, Any]) -> None:
         error(f"{skipped['id']} has no process to signal ({skipped['state']})")
     if not result["sent"] and not result["skipped"]:
         error("no instance to signal")
-
-
-# -- flush ----------------------------------------------------------------------------------
-
-
-def flushed(result: dict[str, Any]) -> None:
-    for entry in result["flushed"]:
-        files = entry["files"]
-        info(f"flushed {entry['type']}: {len(files)} file(s), {size(entry['bytes'])}")
-    if not result["flushed"]:
-        info("no log files to flush")
-
-
-# -- check ----------------------------------------------------------------------------------
-
-
-def formation(info_: dict[str, Any]) -> None:
-    """`procman check`: the formation as loaded, every setting, ports and start order."""
-    info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
-    if info_.get("env_files"):
-        info(f"env files: {', '.join(info_['env_files'])}")
-    for t in info_["types"]:
-        count = t.get("desired", t["instances"])
-        extras = [f"instances={count}"]
-        if t.get("ports"):
-            ports = ",".join(str(p) for p in t["ports"]) if t["port_per_instance"] else t["port"]
-            extras.append(f"port={ports}" + (" (held socket, fd 3)" if t.get("socket") else ""))
-        for key in ("ready", "restart", "stop_signal", "kill_timeout", "ready_timeout"):
-            extras.append(f"{key}={t[key]}")
-        extras += [f"min_uptime={t['min_uptime']}", f"max_restarts={t['max_restarts']}"]
-        if t.get("max_memory"):
-            extras.append(f"max_memory={size(t['max_memory'])}")
-        if t.get("autoscale"):
-            scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
-        if t.get("after"):
-            extras.append(f"after={','.join(t['after'])}")
-        if t.get("cwd"):
-            extras.append(f"cwd={t['cwd']}")
-        if t.get("cron_restart"):
-            extras.append(f"cron_restart={t['cron_restart']!r}")
-        info(f"  {t['name']}: {t['cmd']}")
-        info(f"      {' '.join(extras)}")
-        for key, value in t.get("env", {}).items():
-            info(f"      env {key}={value}")
-        if t.get("watch"):
-            ignoring = f" (ignoring {', '.join(t['ignore'])})" if t.get("ignore") else ""
-            info(f"      watch {', '.join(t['watch'])}{ignoring}")
-    waves = info_.get("start_order") or []
-    if len(waves) > 1:
-        info("start order: " + " -> ".join(", ".join(wave) for wave in waves))
-    migrate = info_.get("tcp_migrate_req")
-    if any(t.get("socket") for t in info_["types"]) and migrate is not None:
-        info(
-            "kernel: net.ipv4.tcp_migrate_req="
-            + (
-                "1: a closing listener hands its queue to the others"
-                if migrate
-                else "0: procman steers new connections away from a stopping instance and drains"
-                " its queue before closing its listener"
-            )
-        )

@@ -25,8 +25,7 @@ def all_replaced(pm: Harness, kind: str, before: dict[str, int]) -> bool:
 
 def system_lines(pm: Harness, needle: str) -> list[str]:
     lines = pm.client.call("logs", {"lines": 5000, "target": None})["lines"]
-    # rows are [time, id, text, stream] since the stream split
-    return [row[2] for row in lines if row[1] == "procman" and needle in row[2]]
+    return [text for _, label, text, *_ in lines if label == "procman" and needle in text]
 
 
 def make_tree(root: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from procman.cli import render, views
+from procman.cli import render
 from procman.cli.options import (
     Project,
     count_param,
@@ -53,4 +53,4 @@ def check(
     default = CountSpec.parse(count).apply(0, cpu_count()) if count is not None else None
     fixed = {name: CountSpec.parse(n).apply(0, cpu_count()) for name, n in counts.items()}
     described = describe_formation(apply_counts(loaded, default, fixed))
-    render.print_json(described) if as_json else views.formation(described)
+    render.print_json(described) if as_json else render.formation(described)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from procman.cli import render, views
+from procman.cli import render
 from procman.cli.options import Project, project_options
 
 
@@ -22,4 +22,4 @@ def flush(project: Project, target: str | None, as_json: bool) -> None:
     if as_json:
         render.print_json(result)
     else:
-        views.flushed(result)
+        render.flushed(result)

@@ -111,8 +111,7 @@ def start(
     }
     if foreground:
         hidden = [n.strip() for item in quiet for n in item.split(",") if n.strip()]
-        sink = render.foreground_sink(not no_prefix, False if no_color else None, hidden)
-        sys.exit(_foreground(project, params, sink, hidden))
+        sys.exit(_foreground(project, params, not no_prefix, no_color, hidden))
     if no_prefix or no_color or quiet:
         raise UsageError("--no-prefix, --no-color and -q/--quiet go with --foreground")
     started = ensure_daemon(project.dir, project.client)
@@ -127,9 +126,12 @@ def start(
         sys.exit(1)
 
 
-def _foreground(project: Project, params: dict[str, Any], sink: Any, quiet: list[str]) -> int:
+def _foreground(
+    project: Project, params: dict[str, Any], prefix: bool, no_color: bool, quiet: list[str]
+) -> int:
     from pathlib import Path
 
+    from procman.cli import logview
     from procman.daemon import main as daemon
 
     if project.client.alive():
@@ -137,7 +139,11 @@ def _foreground(project: Project, params: dict[str, Any], sink: Any, quiet: list
     if quiet:
         _check_quiet(Path(project.dir), params, quiet)
     return daemon.run(
-        Path(project.dir), autostart=params, sink=sink, on_error=render.error, log_level=40
+        Path(project.dir),
+        autostart=params,
+        sink=logview.foreground_sink(prefix, False if no_color else None, quiet),
+        on_error=render.error,
+        log_level=40,
     )
 
 
