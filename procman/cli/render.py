@@ -113,6 +113,8 @@ def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list
             notes.append(f"{r['id']}: {r['reason']}")
         if r.get("status_text"):
             notes.append(f"{r['id']}: {r['status_text']}")
+        if r.get("port_conflict"):
+            notes += _conflict_lines(r["id"], r["port_conflict"])
     stale = [r["id"] for r in rows if r.get("stale")]
     if stale:
         notes.append(
@@ -125,6 +127,15 @@ def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list
             '"procman restart" (or reload) runs what the files say now'
         )
     return notes
+
+
+def _conflict_lines(ident: str, conflict: dict[str, Any]) -> list[str]:
+    """A port an instance could not bind: the port, who holds it, the fix, its own words."""
+    return [
+        f"{ident}: port {conflict['port']} is held by {conflict['holder']}",
+        f"{ident}:   it said: {conflict['line']}",
+        f"{ident}:   fix: {conflict['fix']}",
+    ]
 
 
 class TypeTotals(NamedTuple):
@@ -265,6 +276,9 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
         error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
         for line in failure.get("output") or []:  # a failed release phase's last words
             info(f"  {failure['id']} | {line}")
+        if failure.get("port_conflict"):
+            for line in _conflict_lines(failure["id"], failure["port_conflict"]):
+                sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
 
 

@@ -243,6 +243,17 @@ class Handlers:
         working = [m for m in others if m not in READ_ONLY]
         return f"a {working[0]} is in progress" if working else None
 
+    async def signal(
+        self, target: str | None = None, signal: str | int = "TERM", group: bool = False
+    ) -> dict[str, Any]:
+        from procman.signames import parse_signal
+
+        try:
+            signum = parse_signal(signal)
+        except ValueError as exc:
+            raise ProcmanError(str(exc), ErrorCode.BAD_PARAMS) from None
+        return self.supervisor.signal(target, int(signum), group)
+
     async def shutdown(self) -> dict[str, Any]:
         count = len(self.supervisor.instances())
         await self.on_shutdown()

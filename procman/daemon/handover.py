@@ -172,7 +172,14 @@ class Resume:
             None if data["formation"] is None else from_plain(Formation, data["formation"])
         )
         self.source = None if data["source"] is None else Source.from_dict(data["source"])
-        self.foreground = bool(data["foreground"])
+        # None when detached, else how to print in front: plain_sink's arguments
+        foreground = data["foreground"]
+        self.foreground: dict[str, Any] | None = None
+        if foreground is not None:
+            self.foreground = {
+                "prefix": bool(foreground.get("prefix", True)),
+                "quiet": frozenset(foreground.get("quiet", ())),
+            }
         self.log_level = int(data["log_level"])
         self.metrics_port: int | None = data["metrics_port"]
         self.started = float(data["started"])  # the daemon's start, unix time
@@ -314,7 +321,9 @@ class Resume:
         back-off, or a SIGKILL deadline) and, if it was starting, its readiness check (it
         did not survive the exec: it runs again, with a fresh deadline) for finish()."""
         if inst.pid is not None:
-            sup.launcher.adopt(inst, inst.pid)
+            label = str(inst.id)
+            fds = tuple(pipe["fd"] for pipe in self.data["pipes"] if pipe["label"] == label)
+            sup.launcher.adopt(inst, inst.pid, None, fds)
         if due is not None:
             self._timers.append((inst, due + shift))
         elif inst.pid is not None and inst.state == InstanceState.STARTING:

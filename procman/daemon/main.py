@@ -49,9 +49,11 @@ def run(
     log_level: int = logging.INFO,
     metrics_port: int | None = None,
     resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
     """Run a daemon for project until it is shut down; the process exit code. With
-    resume, this process is an updated daemon's new image (see handover.py)."""
+    resume, this process is an updated daemon's new image (see handover.py); sink_options
+    are what an update hands on to rebuild a foreground sink (plain_sink's arguments)."""
     project = project.resolve()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
@@ -89,7 +91,7 @@ def run(
         return asyncio.run(
             _serve(
                 project, sock_path, ready_fd, autostart, sink, on_error, metrics_port,
-                lock=lock, log_level=log_level, resume=resume,
+                lock=lock, log_level=log_level, resume=resume, sink_options=sink_options,
             )
         )  # fmt: skip
     except ProcmanError as exc:
@@ -113,6 +115,7 @@ async def _serve(
     lock: int,
     log_level: int,
     resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
     """The composition root: build the parts, serve until a shutdown, end them in order."""
     loop = asyncio.get_running_loop()
@@ -166,7 +169,8 @@ async def _serve(
         handlers.started = resume.started  # the daemon's, not this image's
     handlers.updater = Updater(
         supervisor, server=server, notify=notify, watchdog=watchdog, lock=lock,
-        foreground=sink is not None, log_level=log_level, metrics_port=metrics_port,
+        foreground=None if sink is None else sink_options or {}, log_level=log_level,
+        metrics_port=metrics_port,
     )  # fmt: skip
 
     def on_signal(signum: int) -> None:
@@ -326,14 +330,21 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
     log.error("unhandled: %s", context.get("message"), exc_info=context.get("exception"))
 
 
-def plain_sink(stream_fd: int = 1) -> Sink:
+def plain_sink(
+    stream_fd: int = 1, prefix: bool = True, quiet: frozenset[str] = frozenset()
+) -> Sink:
     """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
-    daemon's merged output."""
+    daemon's merged output. prefix=False writes the bare lines; quiet names types (or
+    `procman`) left out."""
 
     def write(now: float, label: str, stream: str, block: bytes) -> None:
-        mark = "!" if stream == "err" else "|"
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
-        data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if quiet and (label.rpartition(".")[0] or label) in quiet:
+            return
+        data = block
+        if prefix:
+            mark = "!" if stream == "err" else "|"
+            start = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
+            data = start + block[:-1].replace(b"\n", b"\n" + start) + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(stream_fd, view) :]

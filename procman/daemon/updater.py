@@ -136,7 +136,7 @@ class Updater:
         notify: NotifySocket,
         watchdog: Watchdog,
         lock: int,
-        foreground: bool,
+        foreground: dict[str, Any] | None,
         log_level: int,
         metrics_port: int | None,
     ) -> None:

@@ -248,7 +248,7 @@ def description() -> dict[str, Any]:
         ],
         "pipes": [{"fd": 11, "type": "web", "label": "web.1", "stream": "out", "partial": ""}],
         "dropped_log_lines": 0,
-        "foreground": False,
+        "foreground": None,
         "log_level": 20,
         "metrics_port": None,
         "started": 1.0,
