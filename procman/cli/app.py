@@ -19,6 +19,7 @@ COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
     "daemon": "daemon:daemon",
+    "dashboard": "dashboard:dashboard",
     "delete": "delete:delete",
     "describe": "describe:describe",
     "env": "env:env",

@@ -181,38 +181,53 @@ def _total_cells(t: TypeTotals) -> list[str]:
     ]
 
 
+def _decisions(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    return [
+        f"{t['name']}: {t['autoscale']['last']}"
+        for t in summaries.values()
+        if t.get("autoscale") and t["autoscale"].get("last")
+    ]
+
+
+def status_lines(
+    rows: list[dict[str, Any]],
+    types: list[dict[str, Any]] | None = None,
+    changed: list[str] | None = None,
+) -> list[str]:
+    """The table as plain text, as `procman status` prints it when piped (the dashboard
+    shows an action's outcome in these words too)."""
+    if not rows:
+        return ["no instances", *_notes(rows, changed)]
+    summaries = {t["name"]: t for t in types or []}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["type"], []).append(row)
+    cells = [list(COLUMNS)]
+    for name, members in groups.items():
+        cells += [_cells(r) for r in members]
+        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+            cells.append(_total_cells(type_totals(name, members, summaries.get(name))))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in cells]  # fmt: skip
+    return lines + _notes(rows, changed) + _decisions(summaries)
+
+
 def status_table(
     rows: list[dict[str, Any]],
     types: list[dict[str, Any]] | None = None,
     changed: list[str] | None = None,
 ) -> None:
     """Instances grouped by type, each type closed by a total line."""
-    if not rows:
-        info("no instances")
-        for note in _notes(rows, changed):
-            info(note)
+    if not rows or not fancy():
+        for line in status_lines(rows, types, changed):
+            info(line)
         return
     summaries = {t["name"]: t for t in types or []}
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows, changed) + [
-        f"{t['name']}: {t['autoscale']['last']}"
-        for t in summaries.values()
-        if t.get("autoscale") and t["autoscale"].get("last")
-    ]
-    if not fancy():
-        lines = [list(COLUMNS)]
-        for name, members in groups.items():
-            lines += [_cells(r) for r in members]
-            if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
-                lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
-        widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
-        for line in lines:
-            info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        for note in notes:
-            info(note)
-        return
+    notes = _notes(rows, changed) + _decisions(summaries)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -236,6 +251,19 @@ def status_table(
         console.print(f"[yellow]{note}[/]")
 
 
+def outcome_lines(result: dict[str, Any]) -> list[str]:
+    """What `outcome` prints when piped, stdout and stderr in order, as a list of lines."""
+    lines = list(result.get("notes", []))
+    lines += status_lines(result.get("status", []), result.get("types"))
+    for failure in result.get("failed", []):
+        lines.append(f"error: {_did_not_come_up(failure)}")
+    return lines
+
+
+def _did_not_come_up(failure: dict[str, Any]) -> str:
+    return f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}"
+
+
 def outcome(result: dict[str, Any], verb: str) -> bool:
     """Print what a start/scale/restart did; True when every instance came up."""
     rows = result.get("status", [])
@@ -243,7 +271,7 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
         info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
-        error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+        error(_did_not_come_up(failure))
     return bool(result.get("ok", True))
 
 
