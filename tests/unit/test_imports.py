@@ -9,6 +9,7 @@ from procman.cli.app import COMMANDS
 # what no quick command needs: rich when piped, the config loaders, the daemon's libraries
 HEAVY = ("rich", "psutil", "yaml", "dotenv", "asyncio", "shlex", "pathlib", "procman.daemon")
 HEAVY += ("procman.config", "procman.export", "procman.cli.monit")
+HEAVY += ("starlette", "uvicorn", "procman.cli.dashboard")  # the dashboard's server
 COMMAND_MODULES = sorted({f"procman.cli.commands.{t.partition(':')[0]}" for t in COMMANDS.values()})
 
 # `procman VERB` with the daemon's answer canned, stdout piped; the last line is the import set
@@ -106,3 +107,14 @@ def test_new_verbs_import_only_what_they_need(tmp_path: object) -> None:
         others = [m for m in COMMAND_MODULES if m != module]
         assert loaded(modules, HEAVY) == [], argv
         assert loaded(modules, others) == [], argv
+
+
+def test_dashboard_loads_its_server_only_when_it_serves() -> None:
+    """`procman dashboard --help` (and `procman --help`, which loads every verb) stays light;
+    Starlette and uvicorn come in only when the command runs."""
+    for argv in (["dashboard", "--help"], ["--help"]):
+        code = RUN_VERB.format(answer={}, argv=argv)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        modules = set(out.stdout.rstrip("\n").rpartition("\n")[2].split())
+        assert "procman.cli.commands.dashboard" in modules, argv
+        assert loaded(modules, HEAVY) == [], argv

@@ -176,8 +176,8 @@ function actionButton(label, verb, target, extra = {}) {
 }
 
 function makeTypeRow(name) {
-  const count = el("input", { type: "number", min: "0", step: "1", id: `count-${name}`,
-    "aria-label": `count for ${name}` });
+  const count = el("input", { type: "text", size: "5", id: `count-${name}`, autocomplete: "off",
+    title: "N, max, +N or -N" });
   const set = el("button", { type: "button", text: "Set", "aria-label": `Set the count of ${name}`,
     onclick: () => act("scale", name, count.value.trim()) });
   count.addEventListener("keydown", (e) => { if (e.key === "Enter") set.click(); });
@@ -361,8 +361,10 @@ function confirmText(verb, target, count) {
   if (verb === "scale") {
     const t = S.types.get(target);
     const current = t ? t.desired : 0;
-    const next = count === "-1" ? current - 1 : count.startsWith("+") ? current + 1 : Number(count);
-    if (count === "max" || !(next < current)) return null;
+    // N, max, +N or -N, as `procman scale` takes them; the daemon checks and refuses
+    const n = Number(count);
+    const next = /^[+-]/.test(count) ? current + n : n;
+    if (!Number.isInteger(next) || next < 0 || next >= current) return null;
     return [`Scale ${target} from ${current} to ${next}? The highest-numbered instances are stopped.`, `Scale ${target} to ${next}`];
   }
   return null;
