@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from procman import paths
-from tests.harness import PROGRAMS, PY, Harness
+from tests.harness import PROGRAMS, PY, Harness, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,6 +41,8 @@ LIVE = "#connection.live"
 
 def _playwright() -> Any:
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):  # .ci/run installs it: a CI run without it is broken
+            pytest.fail(f"no {CHROMIUM} on CI; .ci/run should have installed chromium")
         pytest.skip(
             f"no {CHROMIUM}: the dashboard tests need Debian's chromium package "
             "(apt-get install chromium; .ci/run installs it)"
@@ -119,9 +121,11 @@ def dashboard(pm: Harness) -> Iterator[Callable[..., Dashboard]]:
     started: list[subprocess.Popen] = []
     runtime = Path(tempfile.mkdtemp(prefix="pm-dash-", dir="/tmp"))
 
-    def start(*args: str, harness: Harness | None = None) -> Dashboard:
+    def start(
+        *args: str, harness: Harness | None = None, env: dict[str, str] | None = None
+    ) -> Dashboard:
         h = harness or pm
-        env = dict(h.env)
+        env = {**h.env, **(env or {})}
         env.setdefault("XDG_RUNTIME_DIR", str(runtime))  # no other daemon in the picker
         proc = subprocess.Popen(
             [PY, "-m", "procman", "dashboard", "--port", "0", *args],
@@ -420,6 +424,18 @@ def test_on_loopback_no_token_but_the_host_must_be_loopback(
         urllib.request.urlopen(req, timeout=10)
     refused.value.close()
     assert refused.value.code == 415 and pm.by_id()["web.1"]["state"] == "running"
+
+
+def test_open_hands_the_url_to_the_browser(
+    pm: Harness, dashboard: Callable[..., Dashboard], tmp_path: Path
+) -> None:
+    told = tmp_path / "browser-was-told"
+    # webbrowser runs $BROWSER with the URL for %s
+    browser = f"{PY} -c 'import sys; open(sys.argv[1], \"w\").write(sys.argv[2])' {told} %s"
+    dash = dashboard("--open", env={"BROWSER": browser})
+    wait_until(lambda: told.exists() and told.read_text(), 10, "the browser to be started")
+    assert told.read_text() == dash.url
+    assert dash.get("/")[0] == 200
 
 
 def test_read_only_refuses_actions_and_shows_none(
