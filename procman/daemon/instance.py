@@ -137,7 +137,7 @@ class Instance:
         self._spawn()
 
     def stop(self) -> None:
-        """SIGTERM to the group now, SIGKILL after kill_timeout; no restart afterwards."""
+        """stop_signal (SIGTERM) to the group now, SIGKILL after kill_timeout; no restart."""
         self._start_after_stop = False
         if self.state == InstanceState.BACKOFF:
             self._cancel_timer()
@@ -246,7 +246,7 @@ class Instance:
     def _terminate(self) -> None:
         if self.pid is None:
             return
-        self.spawner.kill_group(self.pid, signal.SIGTERM)
+        self.spawner.kill_group(self.pid, self.ptype.stop_signal)  # SIGTERM unless stop_signal
         self._cancel_timer()
         pid = self.pid
         self._timer = self.timers.call_later(self.ptype.kill_timeout, lambda: self._kill(pid))

@@ -3,7 +3,7 @@ for a state change. One place, so `status`, `start`, `reload` and the events str
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from procman.daemon.instance import Instance, backoff_delay, describe_exit
@@ -27,7 +27,7 @@ def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
         restarts=inst.restarts,
         cpu_percent=cpu,
         memory_bytes=mem,
-        port=inst.ptype.port,
+        port=inst.ptype.port_of(inst.index),
         exit_code=inst.exit_code,
         reason=inst.reason,
         status_text=inst.status_text,
@@ -57,9 +57,26 @@ def failure(inst: Instance, reason: str | None = None) -> dict[str, Any]:
     }
 
 
-def outcome(touched: Iterable[Instance], everyone: Iterable[Instance]) -> dict[str, Any]:
-    """A verb's answer: which of the instances it touched failed, and every row."""
-    failed = [failure(i) for i in touched if i.state in FAILED]
+#: Lines of a failed one-shot's output (the release phase's) shown with its failure.
+OUTPUT_LINES = 20
+
+
+def outcome(
+    touched: Iterable[Instance],
+    everyone: Iterable[Instance],
+    extra: Iterable[dict[str, Any]] = (),
+    output: Callable[[Instance], list[str]] | None = None,
+) -> dict[str, Any]:
+    """A verb's answer: which of the instances it touched failed (a one-shot's with its
+    last `output` lines), `extra` failures (types not started), and every row."""
+    failed = []
+    for inst in touched:
+        if inst.state in FAILED:
+            entry = failure(inst)
+            if output is not None and inst.ptype.one_shot:
+                entry["output"] = output(inst)[-OUTPUT_LINES:]
+            failed.append(entry)
+    failed += extra
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
 
 

@@ -9,6 +9,9 @@ Readiness through a held socket says nothing about one process (the socket accep
 once), so unless the type uses `ready: notify`, a replacement must also stay up for
 SETTLE = min(min_uptime, 1 s) before it takes over: a command that crashes on start is
 caught there instead of replacing a healthy process.
+
+A Procfile type on Foreman's per-instance ports (no --share) has nothing to hand over: its
+port is its instance's own, so each slot is restarted in turn (stop, then start).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ class SlotResult:
 
 
 async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
+    if old.ptype.instance_ports and not old.ptype.socket:
+        # Foreman's per-instance port is the instance's alone: nothing could take it over
+        # meanwhile, so this slot is stopped, then started (the other slots keep serving)
+        old.restart()
+        await wait([old], lambda i: i.state in UP_OR_GAVE_UP)
+        return SlotResult(old, None if old.state == InstanceState.RUNNING else old.reason)
     if old.state not in (InstanceState.RUNNING, InstanceState.STARTING):
         # nothing serving to hand over from: a plain (re)start of the slot
         group.ensure_listener(old)

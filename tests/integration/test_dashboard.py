@@ -294,6 +294,19 @@ def test_restart_on_an_instance_changes_its_pid_and_stop_start_ask_and_answer(
     )
     assert pm.by_id()["web.1"]["pid"] == web1
     assert not dialog.is_visible()
+    # one instance: the protocol's start takes types, so a down instance is restarted
+    page.get_by_role("button", name="Stop worker.1").click()
+    dialog.get_by_role("button", name="Stop worker.1").click()
+    expect(cell(page, "worker.1", "state")).to_have_text("stopped")
+    page.get_by_role("button", name="Start worker.1").click()
+    expect(cell(page, "worker.1", "state")).to_have_text("running")
+    expect(page.locator("#outcomes .outcome .verdict").first).to_have_text(
+        "$ procman restart worker.1 — done"
+    )
+    page.get_by_role("button", name="Start worker.1").click()  # already up: nothing to do
+    expect(page.locator("#outcomes .outcome pre").first).to_have_text(
+        "nothing to start: worker.1 is running"
+    )
 
     # a refused action shows the daemon's message as the CLI prints it
     page.get_by_label("count for worker").fill("-5")

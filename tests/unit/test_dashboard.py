@@ -84,6 +84,7 @@ def test_a_click_becomes_the_clis_command_and_request() -> None:
         ({"verb": "stop", "target": None}, "procman stop", ("stop", {"target": None})),
         ({"verb": "reload", "target": "all"}, "procman reload", ("reload", {"target": None})),
         ({"verb": "start"}, "procman start", ("start", {})),
+        ({"verb": "start", "target": "web"}, "procman start web", ("start", {"types": ["web"]})),
     ]  # fmt: skip
     for body, command, request in cases:
         action = actions.parse(body)
@@ -118,30 +119,25 @@ ROWS = [
 ]  # fmt: skip
 
 
-def test_start_on_a_target_restarts_only_what_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_on_an_instance_restarts_it_only_if_it_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sent: list[tuple[str, Any]] = []
 
     async def call(sock: str, method: str, params: Any = None) -> Any:
         sent.append((method, params))
         if method == "status":
-            return {"instances": ROWS if params["target"] == "web" else ROWS[:1]}
+            return {"instances": [r for r in ROWS if r["id"] == params["target"]]}
         return {"ok": True, "failed": [], "status": ROWS}
 
     monkeypatch.setattr(actions.aclient, "call", call)
-    answer = asyncio.run(actions.perform("s", actions.parse({"verb": "start", "target": "web"})))
-    assert sent == [("status", {"target": "web"}), ("restart", {"target": "web.2"})]
-    assert answer["ok"] and answer["command"] == "procman start web"
+    answer = asyncio.run(actions.perform("s", actions.parse({"verb": "start", "target": "web.2"})))
+    assert sent == [("status", {"target": "web.2"}), ("restart", {"target": "web.2"})]
+    assert answer["ok"] and answer["command"] == "procman restart web.2"
     sent.clear()
     answer = asyncio.run(actions.perform("s", actions.parse({"verb": "start", "target": "web.1"})))
     assert sent == [("status", {"target": "web.1"})]
-    assert answer["lines"] == ["nothing to start: web.1 already up"]
-
-
-def test_merged_outcomes_keep_every_failure() -> None:
-    one = {"ok": True, "failed": [], "status": ROWS[:1]}
-    two = {"ok": False, "failed": [{"id": "web.2", "state": "errored"}], "status": ROWS}
-    merged = actions.merge([one, two])
-    assert merged == {"ok": False, "failed": two["failed"], "status": ROWS}
+    assert answer["lines"] == ["nothing to start: web.1 is running"]
 
 
 def test_outcome_lines_are_what_the_cli_prints_when_piped(

@@ -1,15 +1,14 @@
 """A click on the page -> the requests the CLI would send, and the outcome in its words.
 
 Each action is one CLI command: `scale TYPE=N|+1|-1`, `restart [T]`, `reload [T]`,
-`stop [T]`, and `start`. The protocol's `start` takes no target (it brings up everything
-that is not running, as `procman start` does), so `start` on a type or an instance picks
-the instances of that target that are down and restarts them (a restart of an instance that
-is not running only starts it); what runs already is left alone.
+`stop [T]`, `start [TYPE]` (the protocol's `start` with `types`, or everything that is not
+running). The protocol has no start for one instance, so `start web.2` restarts web.2 if
+it is down (a restart of an instance that is not running only starts it) and leaves it
+alone if it runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,8 @@ class Action:
         """The CLI command this action is."""
         if self.verb == "scale":
             return f"procman scale {self.target}={self.count}"
+        if self.verb == "start" and self.target and "." in self.target:
+            return f"procman restart {self.target}"  # what starts one instance that is down
         return " ".join(["procman", self.verb] + ([self.target] if self.target else []))
 
 
@@ -62,26 +63,20 @@ def parse(body: Any) -> Action:
 
 
 def request(action: Action) -> tuple[str, dict[str, Any]]:
-    """The protocol request of every action but a targeted start."""
+    """The protocol request of every action but the start of one instance."""
     if action.verb == "scale":
         return "scale", {"counts": {action.target: action.count}}
     if action.verb == "start":
-        return "start", {}
+        return "start", {"types": [action.target]} if action.target else {}
     return action.verb, {"target": action.target}
-
-
-def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Several outcomes as one: every failure, the rows of the last answer."""
-    failed = [f for r in results for f in r.get("failed", [])]
-    return {"ok": not failed, "failed": failed, "status": results[-1].get("status", [])}
 
 
 async def perform(sock: str, action: Action) -> dict[str, Any]:
     """Run the action; {"ok", "command", "lines"} with the CLI's wording."""
     command = action.command()
     try:
-        if action.verb == "start" and action.target is not None:
-            result = await _start_target(sock, action.target)
+        if action.verb == "start" and action.target and "." in action.target:
+            result = await _start_instance(sock, action.target)
         else:
             method, params = request(action)
             result = await aclient.call(sock, method, params)
@@ -94,12 +89,8 @@ async def perform(sock: str, action: Action) -> dict[str, Any]:
     return {"ok": ok, "command": command, "lines": render.outcome_lines(result)}
 
 
-async def _start_target(sock: str, target: str) -> dict[str, Any] | str:
-    rows = (await aclient.call(sock, "status", {"target": target}))["instances"]
-    down = [r["id"] for r in rows if r["state"] not in UP]
-    if not down:
-        return f"nothing to start: {', '.join(r['id'] for r in rows)} already up"
-    if len(down) == len(rows):
-        return await aclient.call(sock, "restart", {"target": target})
-    calls = (aclient.call(sock, "restart", {"target": ident}) for ident in down)
-    return merge(list(await asyncio.gather(*calls)))
+async def _start_instance(sock: str, ident: str) -> dict[str, Any] | str:
+    rows = (await aclient.call(sock, "status", {"target": ident}))["instances"]
+    if all(r["state"] in UP for r in rows):
+        return f"nothing to start: {ident} is {rows[0]['state'] if rows else 'gone'}"
+    return await aclient.call(sock, "restart", {"target": ident})

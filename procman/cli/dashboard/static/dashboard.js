@@ -398,8 +398,11 @@ function showOutcome(box, command, answer) {
   box.lastChild.textContent = (answer.lines || []).join("\n");
 }
 
+// What the server answers with too (actions.Action.command); shown while the daemon works.
 function commandOf(verb, target, count) {
-  return verb === "scale" ? `procman scale ${target}=${count}` : `procman ${verb}${target ? " " + target : ""}`;
+  if (verb === "scale") return `procman scale ${target}=${count}`;
+  if (verb === "start" && target && target.includes(".")) return `procman restart ${target}`;
+  return `procman ${verb}${target ? " " + target : ""}`;
 }
 
 async function act(verb, target, count) {
