@@ -298,12 +298,12 @@ def test_restart_on_an_instance_changes_its_pid_and_stop_start_ask_and_answer(
     page.get_by_role("button", name="Stop worker.1").click()
     dialog.get_by_role("button", name="Stop worker.1").click()
     expect(cell(page, "worker.1", "state")).to_have_text("stopped")
-    page.get_by_role("button", name="Start worker.1").click()
+    page.get_by_role("button", name="Start worker.1", exact=True).click()
     expect(cell(page, "worker.1", "state")).to_have_text("running")
     expect(page.locator("#outcomes .outcome .verdict").first).to_have_text(
         "$ procman restart worker.1 — done"
     )
-    page.get_by_role("button", name="Start worker.1").click()  # already up: nothing to do
+    page.get_by_role("button", name="Start worker.1", exact=True).click()  # already up: nothing to do
     expect(page.locator("#outcomes .outcome pre").first).to_have_text(
         "nothing to start: worker.1 is running"
     )
