@@ -303,7 +303,8 @@ def test_restart_on_an_instance_changes_its_pid_and_stop_start_ask_and_answer(
     expect(page.locator("#outcomes .outcome .verdict").first).to_have_text(
         "$ procman restart worker.1 — done"
     )
-    page.get_by_role("button", name="Start worker.1", exact=True).click()  # already up: nothing to do
+    # already up: nothing to do
+    page.get_by_role("button", name="Start worker.1", exact=True).click()
     expect(page.locator("#outcomes .outcome pre").first).to_have_text(
         "nothing to start: worker.1 is running"
     )
