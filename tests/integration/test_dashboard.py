@@ -257,6 +257,14 @@ def test_plus_one_adds_a_row_that_reaches_running(
         "$ procman scale web=3 — done"
     )
 
+    # files edited since the daemon read them: the page says so in status's words
+    pm.procfile(f"web: {SAY}\nworker: {SAY}\n# edited\n")
+    page.get_by_role("button", name="Scale web up by one").click()
+    expect(cell(page, "web.4", "state")).to_have_text("running")
+    note = [line for line in pm.run("status").stdout.splitlines() if "changed since" in line]
+    assert len(note) == 1
+    expect(page.locator("#changed")).to_have_text(note[0])
+
 
 def test_restart_on_an_instance_changes_its_pid_and_stop_start_ask_and_answer(
     pm: Harness, dashboard: Callable[..., Dashboard], page: Any
@@ -364,6 +372,23 @@ def test_a_log_line_written_by_an_instance_appears_within_a_second(
     expect(logs).not_to_contain_text("web.1 says 2")
     page.get_by_role("button", name="Resume").click()
     expect(logs).to_contain_text("web.1 says 2")
+
+
+def test_the_page_says_when_the_daemon_stops_and_refresh_reconnects(
+    pm: Harness, dashboard: Callable[..., Dashboard], page: Any
+) -> None:
+    formation(pm, web=1, worker=0)
+    opened(page, dashboard().url)
+    expect(cell(page, "web.1", "state")).to_have_text("running")
+    pm.run("shutdown")
+    connection = page.locator("#connection")
+    expect(connection).to_have_class("down")
+    expect(connection).to_contain_text("(it has stopped)")
+    pm.run("start", "web=2", "worker=0")
+    page.get_by_role("button", name="Refresh list").click()
+    expect(page.locator(LIVE)).to_be_visible()
+    expect(page.locator("#instances tbody th")).to_have_text(["web.1", "web.2"])
+    expect(cell(page, "web.2", "state")).to_have_text("running")
 
 
 def split_streams(pm: Harness) -> bool:

@@ -67,7 +67,10 @@ class Settings:
         return None if guard.needs_token(self.host) else guard.local_host_names(self.port)
 
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # every address: name one a browser can open
+            host = socket.gethostname()
+        host = f"[{host}]" if ":" in host else host
         query = f"?token={self.token}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
 

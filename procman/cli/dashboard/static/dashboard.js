@@ -116,6 +116,14 @@ function setTypes(types) {
   }
 }
 
+// `procman status`'s note (render._notes), word for word
+function setChanged(files) {
+  const note = $("changed");
+  note.hidden = !(files && files.length);
+  note.textContent = note.hidden ? "" : `${files.join(", ")} changed since the daemon read it; `
+    + '"procman restart" (or reload) runs what the files say now';
+}
+
 function setRow(row, sampled) {
   const old = S.rows.get(row.id);
   if (!sampled && old && old.pid === row.pid) {  // a state change: keep the last figures
@@ -415,7 +423,9 @@ async function act(verb, target, count) {
   try {
     const { data } = await api(`api/p/${S.project}/action`, { verb, target, count });
     showOutcome(box, data.command || command, data);
-    if (data.instances) { setRows(data.instances, true); setTypes(data.types); render(); }
+    if (data.instances) {
+      setRows(data.instances, true); setTypes(data.types); setChanged(data.changed_files); render();
+    }
   } catch (err) {
     showOutcome(box, command, { ok: false, lines: [`error: the dashboard did not answer (${err})`] });
   }
@@ -444,7 +454,7 @@ async function loadProjects() {
   const pick = [fromHash, S.project, CONFIG.defaultProject, live[0] && live[0].id]
     .find((id) => id && S.projects.some((p) => p.id === id && !p.error))
     || (S.projects[0] && S.projects[0].id);
-  if (pick) { select.value = pick; if (pick !== S.project) connect(pick); }
+  if (pick) { select.value = pick; if (pick !== S.project || !S.source) connect(pick); }
   else setConnection(false, 'no daemon of yours runs; start one with "procman start"');
 }
 
@@ -468,12 +478,17 @@ function connect(id) {
   const on = (name, handler) => source.addEventListener(name, (e) => handler(JSON.parse(e.data)));
   on("hello", (h) => {
     resetProject();
-    setTypes(h.types); setRows(h.instances, true); sample(h.instances); render();
+    setTypes(h.types); setRows(h.instances, true); sample(h.instances); setChanged(h.changed_files);
+    render();
     setConnection(true, `live: daemon pid ${h.pid}, procman ${h.version}`);
   });
   on("daemon", onDaemon);
   on("logs", onLogs);
-  on("ended", (e) => { source.close(); setConnection(false, e.message); });
+  on("ended", (e) => {  // the daemon went: no retry loop; Refresh list reconnects
+    source.close();
+    if (S.source === source) S.source = null;
+    setConnection(false, e.message);
+  });
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) setConnection(false, "the dashboard closed the stream");
     else setConnection(false, "reconnecting…");
