@@ -216,6 +216,8 @@ def test_the_page_lists_the_instances_of_a_running_formation(
     expect(cell(page, "web.1", "cpu").locator("svg")).to_have_attribute(
         "aria-label", "cpu of web.1, last 2 samples: 0.0% to 0.0%", timeout=15_000
     )
+    # NO_COLOR (the harness sets it) takes every colour off; the words stay
+    expect(page.locator("html")).to_have_class("no-color")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
@@ -225,8 +227,9 @@ def test_plus_one_adds_a_row_that_reaches_running(
     pm: Harness, dashboard: Callable[..., Dashboard], page: Any
 ) -> None:
     formation(pm, web=1, worker=0)
-    opened(page, dashboard().url)
+    opened(page, dashboard(env={"NO_COLOR": ""}).url)  # empty: colour stays on
     expect(page.locator("#instances tbody th")).to_have_text(["web.1"])
+    expect(page.locator("html")).not_to_have_class("no-color")
 
     page.get_by_role("button", name="Scale web up by one").click()
     expect(cell(page, "web.2", "state")).to_have_text("running")

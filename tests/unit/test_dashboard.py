@@ -174,3 +174,22 @@ def test_the_page_ships_in_the_wheel() -> None:
             target = chunk.split('"')[1]
             assert target.startswith(("static/", "#", "data:")), target
     assert "__CONFIG__" in page and "__QUERY__" in page
+
+
+def test_without_the_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nsys.modules['uvicorn'] = None  # as if the extra were not installed\n"
+        "sys.argv = ['procman', 'dashboard', '--port', '0']\n"
+        "from procman.cli.app import main\nmain()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 1, out
+    assert out.stderr == (
+        "error: procman dashboard needs Starlette and uvicorn (uvicorn is missing): "
+        'pip install "procman[dashboard]"\n'
+    )
