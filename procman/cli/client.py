@@ -17,7 +17,14 @@ from procman.errors import DaemonUnavailable, ProcmanError, RemoteError
 DAEMON_START_TIMEOUT = 15.0
 #: Methods that answer at once; a daemon silent for this long is stuck, not busy. The others
 #: (start, scale, restart, ...) wait for instances, as long as their ready_timeout allows.
-QUICK_METHODS = {"ping": 10.0, "status": 10.0, "formation": 10.0, "logs": 10.0}
+QUICK_METHODS = {
+    "ping": 10.0,
+    "status": 10.0,
+    "formation": 10.0,
+    "logs": 10.0,
+    "flush": 10.0,
+    "reopen": 10.0,
+}
 
 
 class Client:

@@ -153,6 +153,7 @@ async def _serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # after an external logrotate
     loop.add_signal_handler(signal.SIGPIPE, lambda: None)
 
     _tell(ready_fd, "ready")
@@ -287,10 +288,12 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
 
 
 def plain_sink(stream_fd: int = 1) -> Sink:
-    """`HH:MM:SS web.1 | line` to a file descriptor: the foreground daemon's merged output."""
+    """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
+    daemon's merged output."""
 
-    def write(now: float, label: str, block: bytes) -> None:
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} | ".encode()
+    def write(now: float, label: str, stream: str, block: bytes) -> None:
+        mark = "!" if stream == "err" else "|"
+        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
         data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         view = memoryview(data)
         while view:
