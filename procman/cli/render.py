@@ -9,10 +9,24 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
-COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
-STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
+from procman.cli.statustext import (  # noqa: F401  (COLUMNS, STALE_MARK, TypeTotals: for callers)
+    COLUMNS,
+    STALE_MARK,
+    TypeTotals,
+    cells,
+    decisions,
+    did_not_come_up,
+    duration,
+    notes,
+    outcome_lines,
+    size,
+    status_lines,
+    total_cells,
+    type_totals,
+)
+
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
 STATE_STYLE = {
     "running": "green",
@@ -57,162 +71,6 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
-# -- numbers --------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    cpu = row.get("cpu_percent")
-    return [
-        row["id"],
-        str(row["pid"] or "-"),
-        row["state"] + (STALE_MARK if row.get("stale") else ""),
-        duration(row.get("uptime_s")),
-        str(row.get("restarts", 0)),
-        "-" if cpu is None else f"{cpu:.1f}%",
-        size(row.get("memory_bytes")),
-        str(row.get("port") or "-"),
-    ]
-
-
-# -- status ---------------------------------------------------------------------------------
-
-
-def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[str]:
-    """Why instances are down or were restarted, what they say about themselves, and which
-    run an older definition than the files."""
-    notes = []
-    for r in rows:
-        if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
-            notes.append(f"{r['id']}: {r['reason']}")
-        if r.get("status_text"):
-            notes.append(f"{r['id']}: {r['status_text']}")
-    stale = [r["id"] for r in rows if r.get("stale")]
-    if stale:
-        notes.append(
-            f"{STALE_MARK} {', '.join(stale)}: started before the formation was last read, "
-            'so running an older command or env; "procman restart" (or reload) runs the new one'
-        )
-    if changed:
-        notes.append(
-            f"{', '.join(changed)} changed since the daemon read it; "
-            '"procman restart" (or reload) runs what the files say now'
-        )
-    return notes
-
-
-class TypeTotals(NamedTuple):
-    """One process type summed over its instances: status's total line, monit's header."""
-
-    name: str
-    instances: int
-    running: int
-    desired: int | None  # None when the daemon did not say
-    cpu: float | None  # None when no instance has a sample yet
-    memory: int | None
-    restarts: int
-    autoscale: dict[str, Any] | None
-    last: str | None  # the last autoscale decision
-
-
-def type_totals(
-    name: str,
-    rows: list[dict[str, Any]],
-    summary: dict[str, Any] | None = None,
-    last: str | None = None,
-) -> TypeTotals:
-    """rows: the type's instances; summary: its entry in the daemon's `types` list."""
-    cpus = [r["cpu_percent"] for r in rows if r.get("cpu_percent") is not None]
-    mems = [r["memory_bytes"] for r in rows if r.get("memory_bytes") is not None]
-    summary = summary or {}
-    return TypeTotals(
-        name=name,
-        instances=len(rows),
-        running=sum(1 for r in rows if r.get("state") == "running"),
-        desired=summary.get("desired"),
-        cpu=sum(cpus) if cpus else None,
-        memory=sum(mems) if mems else None,
-        restarts=sum(r.get("restarts") or 0 for r in rows),
-        autoscale=summary.get("autoscale"),
-        last=last,
-    )
-
-
-def _total_cells(t: TypeTotals) -> list[str]:
-    """The per-type line: running/desired, summed cpu and memory, the autoscale target."""
-    desired = t.desired if t.desired is not None else t.instances
-    scale = t.autoscale
-    note = ""
-    if scale:
-        mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
-    return [
-        f"{t.name} total",
-        "",
-        f"{t.running}/{desired} running",
-        "",
-        "",
-        "-" if t.cpu is None else f"{t.cpu:.1f}%",
-        "-" if t.memory is None else size(t.memory),
-        note,
-    ]
-
-
-def _decisions(summaries: dict[str, dict[str, Any]]) -> list[str]:
-    return [
-        f"{t['name']}: {t['autoscale']['last']}"
-        for t in summaries.values()
-        if t.get("autoscale") and t["autoscale"].get("last")
-    ]
-
-
-def status_lines(
-    rows: list[dict[str, Any]],
-    types: list[dict[str, Any]] | None = None,
-    changed: list[str] | None = None,
-) -> list[str]:
-    """The table as plain text, as `procman status` prints it when piped (the dashboard
-    shows an action's outcome in these words too)."""
-    if not rows:
-        return ["no instances", *_notes(rows, changed)]
-    summaries = {t["name"]: t for t in types or []}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["type"], []).append(row)
-    cells = [list(COLUMNS)]
-    for name, members in groups.items():
-        cells += [_cells(r) for r in members]
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
-            cells.append(_total_cells(type_totals(name, members, summaries.get(name))))
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-             for line in cells]  # fmt: skip
-    return lines + _notes(rows, changed) + _decisions(summaries)
-
-
 def status_table(
     rows: list[dict[str, Any]],
     types: list[dict[str, Any]] | None = None,
@@ -227,7 +85,7 @@ def status_table(
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows, changed) + _decisions(summaries)
+    said = notes(rows, changed) + decisions(summaries)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -238,31 +96,17 @@ def status_table(
         )
     for name, members in groups.items():
         for row in members:
-            cells = _cells(row)
-            cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
-            cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
-            table.add_row(*cells)
+            shown = cells(row)
+            shown[0] = f"[{type_style(row['type'])}]{shown[0]}[/]"
+            shown[2] = f"[{STATE_STYLE.get(row['state'], '')}]{shown[2]}[/]"
+            table.add_row(*shown)
         if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
             totals = type_totals(name, members, summaries.get(name))
-            table.add_row(*_total_cells(totals), style="dim")
+            table.add_row(*total_cells(totals), style="dim")
     console = _console()
     console.print(table)
-    for note in notes:
+    for note in said:
         console.print(f"[yellow]{note}[/]")
-
-
-def outcome_lines(result: dict[str, Any]) -> list[str]:
-    """What `outcome` prints when piped, stdout and stderr in order, as a list of lines."""
-    lines = list(result.get("notes", []))
-    lines += status_lines(result.get("status", []), result.get("types"))
-    for failure in result.get("failed", []):
-        lines.append(f"error: {_did_not_come_up(failure)}")
-        lines += [f"  {failure['id']} | {line}" for line in failure.get("output") or []]
-    return lines
-
-
-def _did_not_come_up(failure: dict[str, Any]) -> str:
-    return f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}"
 
 
 def outcome(result: dict[str, Any], verb: str) -> bool:
@@ -272,7 +116,7 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
         info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
-        error(_did_not_come_up(failure))
+        error(did_not_come_up(failure))
         for line in failure.get("output") or []:  # a failed release phase's last words
             info(f"  {failure['id']} | {line}")
     return bool(result.get("ok", True))

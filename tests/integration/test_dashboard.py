@@ -360,10 +360,9 @@ def test_a_log_line_written_by_an_instance_appears_within_a_second(
     expect(logs).to_contain_text("web.2 warns 1")
     page.get_by_label("stream", exact=True).select_option("out")
     expect(logs).to_contain_text("web.1 says 1")
-    if split_streams(pm):
-        expect(logs).not_to_contain_text("web.2 warns 1")
-        page.get_by_label("stream", exact=True).select_option("err")
-        expect(logs.locator(".line")).to_have_text([_warn_line("web.2", 1)])
+    expect(logs).not_to_contain_text("web.2 warns 1")
+    page.get_by_label("stream", exact=True).select_option("err")
+    expect(logs.locator(".line")).to_have_text([_warn_line("web.2", 1)])  # `!` marks it
     page.get_by_label("stream", exact=True).select_option("")
 
     # pause holds new lines (and says how many); resume shows them
@@ -392,12 +391,6 @@ def test_the_page_says_when_the_daemon_stops_and_refresh_reconnects(
     expect(page.locator(LIVE)).to_be_visible()
     expect(page.locator("#instances tbody th")).to_have_text(["web.1", "web.2"])
     expect(cell(page, "web.2", "state")).to_have_text("running")
-
-
-def split_streams(pm: Harness) -> bool:
-    """Whether this daemon's log lines say which stream they came from."""
-    lines = pm.client.call("logs", {"lines": 1})["lines"]
-    return bool(lines) and len(lines[0]) > 3
 
 
 def _warn_line(ident: str, n: int) -> Any:

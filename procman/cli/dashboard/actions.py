@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from procman.cli import render
+from procman.cli import statustext
 from procman.cli.dashboard import aclient
 from procman.counts import CountSpec
 from procman.errors import ProcmanError, UsageError
@@ -86,7 +86,7 @@ async def perform(sock: str, action: Action) -> dict[str, Any]:
     if isinstance(result, str):
         return {"ok": True, "command": command, "lines": [result]}
     ok = bool(result.get("ok", True))
-    return {"ok": ok, "command": command, "lines": render.outcome_lines(result)}
+    return {"ok": ok, "command": command, "lines": statustext.outcome_lines(result)}
 
 
 async def _start_instance(sock: str, ident: str) -> dict[str, Any] | str:
