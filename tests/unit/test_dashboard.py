@@ -176,20 +176,42 @@ def test_the_page_ships_in_the_wheel() -> None:
     assert "__CONFIG__" in page and "__QUERY__" in page
 
 
-def test_without_the_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_the_asyncio_client_speaks_the_protocol_and_says_what_went_wrong() -> None:
+    import json
+    import shutil
+    import tempfile
 
-    code = (
-        "import sys\nsys.modules['uvicorn'] = None  # as if the extra were not installed\n"
-        "sys.argv = ['procman', 'dashboard', '--port', '0']\n"
-        "from procman.cli.app import main\nmain()\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=30
-    )
-    assert out.returncode == 1, out
-    assert out.stderr == (
-        "error: procman dashboard needs Starlette and uvicorn (uvicorn is missing): "
-        'pip install "procman[dashboard]"\n'
-    )
+    from procman.cli.dashboard import aclient
+    from procman.errors import DaemonUnavailable, RemoteError
+
+    where = tempfile.mkdtemp(prefix="pm-ac-", dir="/tmp")
+    sock = f"{where}/d.sock"
+
+    async def daemon(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        req = json.loads(await reader.readline())
+        if req["method"] == "ping":
+            writer.write(b'{"id": %d, "result": {"pid": 1}}\n' % req["id"])
+        elif req["method"] == "events":
+            for n in range(3):
+                writer.write(b'{"id": %d, "result": {"n": %d}}\n' % (req["id"], n))
+        elif req["method"] == "status":
+            writer.write(b'{"id": 1, "error": {"code": "not_found", "message": "no web.9"}}\n')
+        writer.close()  # "shutdown": closes without a word
+
+    async def scenario() -> None:
+        server = await asyncio.start_unix_server(daemon, sock)
+        async with server:
+            assert await aclient.call(sock, "ping") == {"pid": 1}
+            got = [item async for item in aclient.stream(sock, "events")]
+            assert got == [{"n": 0}, {"n": 1}, {"n": 2}]
+            with pytest.raises(RemoteError, match="no web.9"):
+                await aclient.call(sock, "status", {"target": "web.9"})
+            with pytest.raises(DaemonUnavailable, match="without answering"):
+                await aclient.call(sock, "shutdown")
+        with pytest.raises(DaemonUnavailable, match='run "procman start"'):
+            await aclient.call(f"{where}/gone.sock", "ping")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shutil.rmtree(where, ignore_errors=True)

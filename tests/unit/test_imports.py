@@ -3,6 +3,7 @@ interpreter, since this test process has imported everything already)."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 from procman.cli.app import COMMANDS
 
@@ -118,3 +119,19 @@ def test_dashboard_loads_its_server_only_when_it_serves() -> None:
         modules = set(out.stdout.rstrip("\n").rpartition("\n")[2].split())
         assert "procman.cli.commands.dashboard" in modules, argv
         assert loaded(modules, HEAVY) == [], argv
+
+
+def test_without_the_extra_the_dashboard_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys\nsys.modules['uvicorn'] = None  # as if the extra were not installed\n"
+        "sys.argv = ['procman', 'dashboard', '--port', '0']\n"
+        "from procman.cli.app import main\nmain()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 1, out
+    assert out.stderr == (
+        "error: procman dashboard needs Starlette and uvicorn (uvicorn is missing): "
+        'pip install "procman[dashboard]"\n'
+    )

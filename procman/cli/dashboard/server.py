@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,7 @@ def sse(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def live_stream(sock: str, read_only: bool):
+async def live_stream(sock: str, read_only: bool) -> AsyncIterator[str]:
     """The page's one live connection: what the daemon says, as server-sent events."""
     try:
         ping = await aclient.call(sock, "ping")
@@ -166,8 +167,10 @@ async def live_stream(sock: str, read_only: bool):
                 async for item in items:
                     await queue.put((kind, item))
             message = f"the daemon closed the {method} stream (it has stopped)"
-        except ProcmanError as exc:
+        except ProcmanError as exc:  # the daemon dropped us, or its socket went
             message = f"the {method} stream ended: {exc.message}"
+        except (OSError, ValueError) as exc:  # a broken connection or a bad line: say so
+            message = f"the {method} stream failed: {exc!r}"
         await queue.put(("ended", {"message": message}))
 
     tasks = [
