@@ -223,6 +223,30 @@ def test_the_page_lists_the_instances_of_a_running_formation(
     assert shot.stat().st_size > 10_000
 
 
+def test_autoscale_state_and_its_last_decision(
+    pm: Harness, dashboard: Callable[..., Dashboard], page: Any
+) -> None:
+    pm.yaml(
+        "sample_interval: 0.5\nprocesses:\n  web:\n"
+        f"    cmd: {SAY}\n    instances: 2\n"
+        "    autoscale: {min: 1, max: 3, cpu: 50, window: 0}\n"
+    )
+    pm.run("start")
+    opened(page, dashboard().url)
+    web = page.locator("#types tbody tr").first
+    expect(web.locator(".autoscale")).to_contain_text("1–3 at cpu 50%")
+    # idle: the rule takes web down to its min, and the page shows the decision as it is made
+    expect(web.locator(".decision")).not_to_have_text("-", timeout=15_000)
+    expect(web.locator(".counts")).to_have_text("1/1 running")
+    last = pm.client.call("status")["types"][0]["autoscale"]["last"]
+    assert last.startswith("autoscale web 2 → 1: ")
+    expect(web.locator(".decision")).to_have_text(last)
+    expect(web.locator(".autoscale")).to_have_text("1–3 at cpu 50%, target 1 (automatic)")
+    # a manual scale holds the rule off, and the page says so
+    page.get_by_role("button", name="Scale web up by one").click()
+    expect(web.locator(".autoscale")).to_contain_text("(held by a manual scale)")
+
+
 def test_plus_one_adds_a_row_that_reaches_running(
     pm: Harness, dashboard: Callable[..., Dashboard], page: Any
 ) -> None:

@@ -207,8 +207,13 @@ function makeTypeRow(name) {
 function autoscaleText(t) {
   const a = t && t.autoscale;
   if (!a) return "off";
+  const goals = [];  // cpu today; memory and queue targets where the daemon has them
+  if (a.cpu !== null && a.cpu !== undefined) goals.push(`cpu ${a.cpu}%`);
+  if (a.memory !== null && a.memory !== undefined) goals.push(`memory ${size(a.memory)}`);
+  if (a.queue !== null && a.queue !== undefined) goals.push(`queue ${a.queue}`);
   const mode = a.manual ? "held by a manual scale" : "automatic";
-  return `${a.min}–${a.max} at cpu ${a.cpu}%, target ${a.target ?? t.desired} (${mode})`;
+  const text = `${a.min}–${a.max} at ${goals.join(", ")}, target ${a.target ?? t.desired} (${mode})`;
+  return a.condition ? `${text}; ${a.condition}` : text;
 }
 
 function renderTypes() {
