@@ -50,6 +50,8 @@ def _playwright() -> Any:
     try:
         from playwright import sync_api
     except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail('playwright is missing on CI; make setup installs it (".[test]")')
         pytest.skip('playwright is not installed (pip install -e ".[test]")')
     return sync_api
 
