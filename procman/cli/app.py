@@ -18,6 +18,7 @@ from procman import __version__
 COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
+    "completion": "completion:completion",
     "daemon": "daemon:daemon",
     "dashboard": "dashboard:dashboard",
     "delete": "delete:delete",
@@ -38,8 +39,10 @@ COMMANDS = {
     "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
+    "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
+    "unstartup": "startup:unstartup",
 }
 
 

@@ -21,6 +21,7 @@ from procman.cli.statustext import (  # noqa: F401  (COLUMNS, STALE_MARK, TypeTo
     duration,
     notes,
     outcome_lines,
+    own_line,
     size,
     status_lines,
     total_cells,
@@ -100,7 +101,7 @@ def status_table(
             shown[0] = f"[{type_style(row['type'])}]{shown[0]}[/]"
             shown[2] = f"[{STATE_STYLE.get(row['state'], '')}]{shown[2]}[/]"
             table.add_row(*shown)
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+        if len(groups) > 1 or own_line(summaries.get(name)):
             totals = type_totals(name, members, summaries.get(name))
             table.add_row(*total_cells(totals), style="dim")
     console = _console()
@@ -244,10 +245,15 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):
             extras.append(f"cwd={t['cwd']}")
+        if t.get("cron_restart"):
+            extras.append(f"cron_restart={t['cron_restart']!r}")
         info(f"  {t['name']}: {t['cmd']}")
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+        if t.get("watch"):
+            ignoring = f" (ignoring {', '.join(t['ignore'])})" if t.get("ignore") else ""
+            info(f"      watch {', '.join(t['watch'])}{ignoring}")
     waves = info_.get("start_order") or []
     if len(waves) > 1:
         info("start order: " + " -> ".join(", ".join(wave) for wave in waves))

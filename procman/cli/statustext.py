@@ -89,6 +89,8 @@ class TypeTotals(NamedTuple):
     restarts: int
     autoscale: dict[str, Any] | None
     last: str | None  # the last autoscale decision
+    watch: list[str] | None = None  # the paths a change under reloads the type
+    cron: str | None = None  # cron_restart
 
 
 def type_totals(
@@ -111,6 +113,8 @@ def type_totals(
         restarts=sum(r.get("restarts") or 0 for r in rows),
         autoscale=summary.get("autoscale"),
         last=last,
+        watch=summary.get("watch") or None,
+        cron=summary.get("cron_restart"),
     )
 
 
@@ -122,6 +126,12 @@ def total_cells(t: TypeTotals) -> list[str]:
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
         note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+    extras = [note] if note else []
+    if t.watch:
+        extras.append("watched")
+    if t.cron:
+        extras.append(f"cron {t.cron}")
+    note = ", ".join(extras)
     return [
         f"{t.name} total",
         "",
@@ -132,6 +142,12 @@ def total_cells(t: TypeTotals) -> list[str]:
         "-" if t.memory is None else size(t.memory),
         note,
     ]
+
+
+def own_line(summary: dict[str, Any] | None) -> bool:
+    """A type whose settings say something gets its total line even when alone."""
+    summary = summary or {}
+    return bool(summary.get("autoscale") or summary.get("watch") or summary.get("cron_restart"))
 
 
 def decisions(summaries: dict[str, dict[str, Any]]) -> list[str]:
@@ -158,7 +174,7 @@ def status_lines(
     grid = [list(COLUMNS)]
     for name, members in groups.items():
         grid += [cells(r) for r in members]
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+        if len(groups) > 1 or own_line(summaries.get(name)):
             grid.append(total_cells(type_totals(name, members, summaries.get(name))))
     widths = [max(len(c[i]) for c in grid) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()

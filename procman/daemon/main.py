@@ -22,7 +22,7 @@ from typing import Any
 from procman import paths
 from procman.daemon.handlers import Handlers
 from procman.daemon.logs import LogHub, Sink
-from procman.daemon.notify import NotifySocket
+from procman.daemon.notify import NotifySocket, tell_manager
 from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
@@ -116,12 +116,16 @@ async def _serve(
     watchdog_pid = watchdog.start()
     if watchdog_pid is not None:
         reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
+    # Started by systemd (Type=notify): the socket to say READY=1 on is ours, not the
+    # instances' (a child that inherited it could tell systemd it is ready in our name).
+    base_env = dict(os.environ)
+    manager = base_env.pop("NOTIFY_SOCKET", None)
     supervisor = Supervisor(
         project,
         loop=loop,
         logs=logs,
         state=StateFile(Path(paths.state_file(project)), project),
-        base_env=dict(os.environ),
+        base_env=base_env,
         reaper=reaper,
         watchdog=watchdog,
         notify_path=notify_path,
@@ -132,6 +136,8 @@ async def _serve(
     stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
 
     async def stop_everything() -> None:
+        if manager and not stopping:
+            tell_manager(manager, "STOPPING=1")
         handlers.closing = True
         if not stopping:
             stopping.append(loop.create_task(_stop(supervisor, stopped)))
@@ -160,11 +166,21 @@ async def _serve(
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
     failed: list[bool] = []
     starting = None
+
+    def up(task: asyncio.Task[None] | None = None) -> None:
+        if failed:
+            loop.create_task(stop_everything())
+        elif manager and not stopping:
+            count = len(supervisor.instances())
+            tell_manager(manager, f"READY=1\nSTATUS=serving {project} ({count} instances)")
+
     if autostart is not None:
         # beside the wait for a shutdown, not before it: a signal during a start that
         # waits for slow instances must still stop everything
         starting = loop.create_task(_autostart(supervisor, autostart, on_error, failed))
-        starting.add_done_callback(lambda task: failed and loop.create_task(stop_everything()))
+        starting.add_done_callback(up)
+    else:
+        up()
     await stopped.wait()
     if starting is not None and not starting.done():
         starting.cancel()

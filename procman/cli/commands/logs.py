@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 class Since(click.ParamType):
@@ -33,7 +33,7 @@ def _one_of(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("target", required=False, metavar="[TYPE|ID]")
+@click.argument("target", required=False, metavar="[TYPE|ID]", shell_complete=complete_target)
 @click.option(
     "-n",
     "--lines",
