@@ -25,7 +25,7 @@ def all_replaced(pm: Harness, kind: str, before: dict[str, int]) -> bool:
 
 def system_lines(pm: Harness, needle: str) -> list[str]:
     lines = pm.client.call("logs", {"lines": 5000, "target": None})["lines"]
-    return [text for _, label, text in lines if label == "procman" and needle in text]
+    return [text for _, label, text, *_ in lines if label == "procman" and needle in text]
 
 
 def make_tree(root: Path) -> None:
