@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -136,7 +135,7 @@ def waiting(message: str) -> Iterator[None]:
 # -- logs -----------------------------------------------------------------------------------
 
 
-def _type_colour(type_name: str) -> int:
+def type_colour(type_name: str) -> int:
     return PALETTE[zlib.crc32(type_name.encode()) % len(PALETTE)]
 
 
@@ -153,62 +152,7 @@ def type_style(type_name: str) -> str:
         92: "bright_green",
         95: "bright_magenta",
     }
-    return names[_type_colour(type_name)]
-
-
-LogFormat = Callable[..., str]  # (time, id, text, stream="out") -> one line
-
-
-def log_formatter(stream: Any = None, style: str = "lines") -> LogFormat:
-    """How `logs` prints a line: "lines" (`HH:MM:SS web.3 | text`, `!` for stderr, coloured
-    on a terminal), "json" (one object a line: time, id, stream, text) or "raw" (the text)."""
-    if style == "json":
-        return _json_line
-    if style == "raw":
-        return lambda now, label, text, std="out": text
-    coloured = colour_on(stream)
-    cache: dict[tuple[str, str], str] = {}
-
-    def fmt(now: float, label: str, text: str, std: str = "out") -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        mark = "!" if std == "err" else "|"
-        if not coloured:
-            return f"{stamp} {label} {mark} {text}"
-        prefix = cache.get((label, std))
-        colour = _type_colour(label.rpartition(".")[0] or label)
-        if prefix is None:
-            shown = "\033[1;31m!\033[0m" if std == "err" else f"\033[{colour}m|\033[0m"
-            prefix = cache[(label, std)] = f"\033[{colour}m{label}\033[0m {shown}"
-        return f"\033[{colour}m{stamp}\033[0m {prefix} {text}"
-
-    return fmt
-
-
-def _json_line(now: float, label: str, text: str, std: str = "out") -> str:
-    import json
-    from datetime import datetime
-
-    when = datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")
-    return json.dumps({"time": when, "id": label, "stream": std, "text": text})
-
-
-def log_lines(lines: Iterable[list[Any]], fmt: LogFormat) -> None:
-    """Rows as the daemon sends them: [time, id, text, stream] (a daemon from before the
-    stream split sends three)."""
-    out = sys.stdout
-    out.write("".join(fmt(*row) + "\n" for row in lines))
-    out.flush()
-
-
-def foreground_sink() -> Callable[[float, str, str, bytes], None]:
-    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout."""
-    fmt = log_formatter(sys.stdout)
-
-    def sink(now: float, label: str, std: str, block: bytes) -> None:
-        text = block.decode(errors="replace")
-        log_lines(([now, label, line, std] for line in text.split("\n")[:-1]), fmt)
-
-    return sink
+    return names[type_colour(type_name)]
 
 
 def flushed(result: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from procman.cli import render
+from procman.cli import logview
 
 NOW = 1_796_000_000.125
 CLOCK = time.strftime("%H:%M:%S", time.localtime(NOW))
@@ -21,7 +21,7 @@ class Tty(io.StringIO):
 
 
 def test_plain_marks_stderr() -> None:
-    fmt = render.log_formatter(io.StringIO())
+    fmt = logview.log_formatter(io.StringIO())
     assert fmt(NOW, "web.1", "hello", "out") == f"{CLOCK} web.1 | hello"
     assert fmt(NOW, "web.1", "boom", "err") == f"{CLOCK} web.1 ! boom"
     assert fmt(NOW, "web.1", "old daemon") == f"{CLOCK} web.1 | old daemon"  # 3-field rows
@@ -30,14 +30,14 @@ def test_plain_marks_stderr() -> None:
 def test_colour_marks_stderr_in_red(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
-    fmt = render.log_formatter(Tty())
+    fmt = logview.log_formatter(Tty())
     err, out = fmt(NOW, "web.1", "boom", "err"), fmt(NOW, "web.1", "fine", "out")
     assert "\033[1;31m!\033[0m boom" in err and "|\033[0m fine" in out
     assert "web.1" in err and "!" not in out
 
 
 def test_json_is_one_object_a_line() -> None:
-    fmt = render.log_formatter(style="json")
+    fmt = logview.log_formatter(style="json")
     obj = json.loads(fmt(NOW, "web.1", 'a "quoted" \\ line', "err"))
     assert list(obj) == ["time", "id", "stream", "text"]
     assert obj["id"] == "web.1" and obj["stream"] == "err"
@@ -47,10 +47,12 @@ def test_json_is_one_object_a_line() -> None:
 
 
 def test_raw_is_the_text() -> None:
-    fmt = render.log_formatter(style="raw")
+    fmt = logview.log_formatter(style="raw")
     assert fmt(NOW, "web.1", "  as written ", "err") == "  as written "
 
 
 def test_log_lines_takes_rows_of_both_shapes(capsys: pytest.CaptureFixture[str]) -> None:
-    render.log_lines([[NOW, "web.1", "new", "err"], [NOW, "web.1", "old"]], render.log_formatter())
+    logview.log_lines(
+        [[NOW, "web.1", "new", "err"], [NOW, "web.1", "old"]], logview.log_formatter()
+    )
     assert capsys.readouterr().out == f"{CLOCK} web.1 ! new\n{CLOCK} web.1 | old\n"

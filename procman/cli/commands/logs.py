@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from procman.cli import render
+from procman.cli import logview
 from procman.cli.options import Project, complete_target, project_options
 
 
@@ -77,7 +77,7 @@ def logs(
     _one_of(ctx, ("json", "raw"))
     stream = "err" if flags["_err"] else "out" if flags["_out"] else None
     style = "json" if flags["_json"] else "raw" if flags["_raw"] else "lines"
-    fmt = render.log_formatter(style=style)
+    fmt = logview.log_formatter(style=style)
     params: dict[str, Any] = {"target": target, "follow": follow}
     if stream is not None:
         params["stream"] = stream
@@ -87,7 +87,7 @@ def logs(
         params["since"] = since
     try:
         for chunk in project.client.stream("logs", params):
-            render.log_lines(chunk["lines"], fmt)
+            logview.log_lines(chunk["lines"], fmt)
             if not follow:
                 break
     except KeyboardInterrupt:

@@ -119,6 +119,7 @@ def start(
 def _foreground(project: Project, params: dict[str, Any]) -> int:
     from pathlib import Path
 
+    from procman.cli import logview
     from procman.daemon import main as daemon
 
     if project.client.alive():
@@ -126,7 +127,7 @@ def _foreground(project: Project, params: dict[str, Any]) -> int:
     return daemon.run(
         Path(project.dir),
         autostart=params,
-        sink=render.foreground_sink(),
+        sink=logview.foreground_sink(),
         on_error=render.error,
         log_level=40,
     )
