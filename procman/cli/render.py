@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from procman.cli.figures import rule_text
 from procman.cli.statustext import (  # noqa: F401  (COLUMNS, STALE_MARK, TypeTotals: for callers)
     COLUMNS,
     STALE_MARK,
@@ -59,6 +60,11 @@ def error(message: str) -> None:
         sys.stderr.write(f"\033[31merror:\033[0m {message}\n")
     else:
         sys.stderr.write(f"error: {message}\n")
+
+
+def warn(message: str) -> None:
+    prefix = "\033[33mwarning:\033[0m" if colour_on(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
 
 
 def info(message: str) -> None:
@@ -184,7 +190,8 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"max_memory={size(t['max_memory'])}")
         if t.get("autoscale"):
             scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+            targets = rule_text(scale).replace(", ", ",").replace(" ", "")  # cpu70%,queue4
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@{targets}")
         if t.get("after"):
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):

@@ -6,35 +6,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from procman.cli.figures import duration, rule_text, size
+
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
 STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
-
-
-# -- numbers --------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def cells(row: dict[str, Any]) -> list[str]:
@@ -125,7 +100,7 @@ def total_cells(t: TypeTotals) -> list[str]:
     note = ""
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+        note = f"autoscale {scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
     extras = [note] if note else []
     if t.watch:
         extras.append("watched")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from procman.cli.render import duration, info, size
+from procman.cli.figures import duration, rule_text, size
+from procman.cli.render import info
 
 # -- ls -------------------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def _describe_type(t: dict[str, Any]) -> list[tuple[str, str]]:
     scale = t.get("autoscale")
     if scale:
         mode = "manual count holds" if scale["manual"] else f"target {scale['target']}"
-        rule = f"{scale['min']}-{scale['max']} @{scale['cpu']:g}% cpu ({mode})"
+        rule = f"{scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
         pairs.append(("autoscale", rule + (f"; {scale['last']}" if scale.get("last") else "")))
     else:
         pairs.append(("autoscale", "none"))

@@ -212,8 +212,8 @@ class Handlers:
     async def metrics(self) -> dict[str, Any]:
         return self.supervisor.metrics()
 
-    async def autoscale(self, type: str, on: bool) -> dict[str, Any]:
-        return self.supervisor.set_autoscale(type, on)
+    async def autoscale(self, type: str | None = None, on: bool | None = None) -> dict[str, Any]:
+        return self.supervisor.autoscale(type, on)
 
     async def shutdown(self) -> dict[str, Any]:
         count = len(self.supervisor.instances())

@@ -119,6 +119,11 @@ class HeldSockets:
     def get(self, iid: InstanceId) -> socket.socket | None:
         return self.socks.get(iid)
 
+    def queued(self, iid: InstanceId) -> int | None:
+        """Connections waiting in the slot's accept queue (None: it has no listener)."""
+        sock = self.socks.get(iid)
+        return None if sock is None else queued(sock)
+
     def holds(self, type_name: str) -> bool:
         return any(iid.type == type_name for iid in self.socks)
 

@@ -17,7 +17,7 @@ from procman.config.load import Source, load_formation
 from procman.counts import resolve_counts
 from procman.daemon import apps, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
-from procman.daemon.group import Group, regroup
+from procman.daemon.group import Group, regroup, scale_decisions
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
 from procman.daemon.listeners import HeldSockets, check_ports
@@ -32,7 +32,7 @@ from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
 from procman.daemon.waiters import Waiters
 from procman.daemon.watchdog import Watchdog
-from procman.errors import ErrorCode, NotFound, ProcmanError
+from procman.errors import ErrorCode, NotFound, ProcmanError, UsageError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
@@ -193,14 +193,19 @@ class Supervisor:
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
-    def set_autoscale(self, name: str, on: bool) -> dict[str, Any]:
+    def autoscale(self, name: str | None, on: bool | None) -> dict[str, Any]:
+        """Turn a type's rule on or off (on=None: only report); the autoscaled types."""
         self._require_formation()
-        group = self.groups.get(name)
-        if group is None or group.scaler is None:
+        if name is None and on is not None:
+            raise UsageError("autoscale on/off needs a type")
+        scaler = self.groups[name].scaler if name in self.groups else None
+        if name is not None and scaler is None:
             raise NotFound(f"{name!r} has no autoscale rule in the formation")
-        group.scaler.manual = not on
-        self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
-        return {"types": self.summaries()}
+        if scaler is not None and on is not None:
+            scaler.manual = not on
+            self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
+        picked = [s for s in self.summaries() if s["autoscale"] and name in (None, s["name"])]
+        return {"types": picked}
 
     async def shutdown(self) -> None:
         self.timer.stop()
@@ -247,12 +252,12 @@ class Supervisor:
         for breach in policy.memory_restarts(rows, limits):
             self.logs.system(f"{breach.id} {breach.reason}; restarting")
             by_id[breach.id].memory_restart(breach.reason)
-        scalers = {g.name: g.scaler for g in self.groups.values() if g.scaler is not None}
-        for decision in policy.scale_decisions(scalers, rows, self.desired(), self.loop.time()):
+        for decision in scale_decisions(self.groups, rows, self.loop.time(), payload["time"]):
             self.logs.system(decision.line)
             self.groups[decision.type].scale_to(decision.count)
             self._save(running=True)
             self.events.publish(decision.event())
+        payload["types"] = self.summaries()  # with this sample's readings
         if self.events.wanted:
             self.events.publish({"event": "metrics", **payload})
         return payload
@@ -284,8 +289,8 @@ class Supervisor:
         )  # fmt: skip
 
     def _env_for(self, inst: Instance) -> dict[str, str]:
-        formation = self._require_formation()
-        return instance_env(self.base_env, formation, inst.ptype, inst.index)
+        desired, formation = self.groups[inst.id.type].desired, self._require_formation()
+        return instance_env(self.base_env, formation, inst.ptype, inst.index, desired)
 
     def _install(self, formation: Formation, source: Source) -> None:
         """Adopt a (re-read) formation: new spawns use the new definitions."""

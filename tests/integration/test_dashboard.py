@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -243,7 +244,11 @@ def test_autoscale_state_and_its_last_decision(
     last = pm.client.call("status")["types"][0]["autoscale"]["last"]
     assert last.startswith("autoscale web 2 → 1: ")
     expect(web.locator(".decision")).to_have_text(last)
-    expect(web.locator(".autoscale")).to_have_text("1–3 at cpu 50%, target 1 (automatic)")
+    rule = pm.client.call("status")["types"][0]["autoscale"]
+    expect(web.locator(".autoscale")).to_have_text(
+        re.compile(r"^1–3 at cpu 50% \(now \d+%\), target 1 \(automatic\)(; .+)?$")
+    )
+    assert rule["target"] == 1 and not rule["manual"]
     # a manual scale holds the rule off, and the page says so
     page.get_by_role("button", name="Scale web up by one").click()
     expect(web.locator(".autoscale")).to_contain_text("(held by a manual scale)")
@@ -420,8 +425,6 @@ def test_the_page_says_when_the_daemon_stops_and_refresh_reconnects(
 
 
 def _warn_line(ident: str, n: int) -> Any:
-    import re
-
     return re.compile(rf"^\d\d:\d\d:\d\d {re.escape(ident)} ! {ident} warns {n}$")
 
 

@@ -56,7 +56,7 @@ async function api(path, body) {
   return { status: res.status, data };
 }
 
-// The CLI's figures (render.duration, render.size), so the page and `procman status` agree.
+// The CLI's figures (cli/figures.py: duration, size), so the page and `procman status` agree.
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "-";
   const s = Math.floor(seconds);
@@ -204,13 +204,21 @@ function makeTypeRow(name) {
       actionButton("Stop", "stop", name), actionButton("Start", "start", name))));
 }
 
+// cli/figures.py's figure(): 93%, 300.0 MB, 3.5
+function figure(metric, value) {
+  if (value === null || value === undefined) return "-";
+  if (metric === "memory") return size(value);
+  return metric === "cpu" ? `${value.toFixed(0)}%` : `${Number(value.toFixed(1))}`;
+}
+
 function autoscaleText(t) {
   const a = t && t.autoscale;
   if (!a) return "off";
-  const goals = [];  // cpu today; memory and queue targets where the daemon has them
-  if (a.cpu !== null && a.cpu !== undefined) goals.push(`cpu ${a.cpu}%`);
-  if (a.memory !== null && a.memory !== undefined) goals.push(`memory ${size(a.memory)}`);
-  if (a.queue !== null && a.queue !== undefined) goals.push(`queue ${a.queue}`);
+  const now = new Map((a.metrics || []).map((m) => [m.metric, m.current]));
+  const goals = ["cpu", "memory", "queue"]  // the rule's targets, each with its last reading
+    .filter((metric) => a[metric] !== null && a[metric] !== undefined)
+    .map((metric) => `${metric} ${figure(metric, a[metric])}`
+      + (now.get(metric) !== null && now.get(metric) !== undefined ? ` (now ${figure(metric, now.get(metric))})` : ""));
   const mode = a.manual ? "held by a manual scale" : "automatic";
   const text = `${a.min}–${a.max} at ${goals.join(", ")}, target ${a.target ?? t.desired} (${mode})`;
   return a.condition ? `${text}; ${a.condition}` : text;
