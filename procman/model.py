@@ -174,6 +174,7 @@ class InstanceStatus:
     reason: str | None = None
     status_text: str | None = None  # the instance's own word, from sd_notify STATUS=
     stale: bool = False  # its process runs an older definition than the installed formation
+    port_conflict: dict[str, object] | None = None  # port, holder, fix (daemon/conflicts.py)
 
     def as_dict(self) -> dict[str, object]:
         """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""

@@ -51,6 +51,11 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "env": {"target": ((str,), True), "reveal": ((bool,), False)},
     "metrics": {},
     "autoscale": {"type": ((str, type(None)), False), "on": ((bool, type(None)), False)},
+    "signal": {
+        "target": ((str, type(None)), False),
+        "signal": ((str, int), True),
+        "group": ((bool,), False),
+    },
     "shutdown": {},
 }
 

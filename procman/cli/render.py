@@ -16,6 +16,7 @@ from procman.cli.statustext import (  # noqa: F401  (COLUMNS, STALE_MARK, TypeTo
     STALE_MARK,
     TypeTotals,
     cells,
+    conflict_lines,
     decisions,
     did_not_come_up,
     duration,
@@ -125,6 +126,9 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
         error(did_not_come_up(failure))
         for line in failure.get("output") or []:  # a failed release phase's last words
             info(f"  {failure['id']} | {line}")
+        if failure.get("port_conflict"):
+            for line in conflict_lines(failure["id"], failure["port_conflict"]):
+                sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
 
 

@@ -38,6 +38,8 @@ def notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[
             notes.append(f"{r['id']}: {r['reason']}")
         if r.get("status_text"):
             notes.append(f"{r['id']}: {r['status_text']}")
+        if r.get("port_conflict"):
+            notes += conflict_lines(r["id"], r["port_conflict"])
     stale = [r["id"] for r in rows if r.get("stale")]
     if stale:
         notes.append(
@@ -50,6 +52,15 @@ def notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[
             '"procman restart" (or reload) runs what the files say now'
         )
     return notes
+
+
+def conflict_lines(ident: str, conflict: dict[str, Any]) -> list[str]:
+    """A port an instance could not bind: the port, who holds it, the fix, its own words."""
+    return [
+        f"{ident}: port {conflict['port']} is held by {conflict['holder']}",
+        f"{ident}:   it said: {conflict['line']}",
+        f"{ident}:   fix: {conflict['fix']}",
+    ]
 
 
 class TypeTotals(NamedTuple):
@@ -164,6 +175,8 @@ def outcome_lines(result: dict[str, Any]) -> list[str]:
     for failure in result.get("failed", []):
         lines.append(f"error: {did_not_come_up(failure)}")
         lines += [f"  {failure['id']} | {line}" for line in failure.get("output") or []]
+        if failure.get("port_conflict"):
+            lines += [f"  {x}" for x in conflict_lines(failure["id"], failure["port_conflict"])]
     return lines
 
 

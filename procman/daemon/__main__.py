@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-i", "--instances")
     parser.add_argument("--detach", action="store_true")
     parser.add_argument("--metrics-port", type=int)
+    parser.add_argument("--no-prefix", action="store_true")
+    parser.add_argument("-q", "--quiet", action="append", default=[])
     args = parser.parse_args(argv)
     if args.detach:
         return run(args.dir, detach=True, metrics_port=args.metrics_port)
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.procfile is not None:
         source = {"procfile": str(args.procfile.resolve())}
     autostart = {"source": source, "counts": {}, "instances": args.instances}
+    quiet = [n.strip() for item in args.quiet for n in item.split(",") if n.strip()]
 
     def report(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     return run(
         args.dir,
         autostart=autostart,
-        sink=plain_sink(),
+        sink=plain_sink(prefix=not args.no_prefix, quiet=frozenset(quiet)),
         on_error=report,
         metrics_port=args.metrics_port,
     )

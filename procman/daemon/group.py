@@ -97,6 +97,14 @@ class Group:
             self.steer()
         if new == InstanceState.STOPPED and (inst.index >= self.desired or not self.defined):
             self.remove(inst)
+        if new == InstanceState.ERRORED and self.all_gave_up():
+            # nobody will take what a held listener queues: refuse clients instead of
+            # leaving them hanging (start/restart binds the listeners again)
+            self.held.close_type(self.name)
+
+    def all_gave_up(self) -> bool:
+        wanted = [i for i in self.slots.values() if i.index < self.desired]
+        return bool(wanted) and all(i.state == InstanceState.ERRORED for i in wanted)
 
     # -- slots ----------------------------------------------------------------------------
 

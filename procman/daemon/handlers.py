@@ -215,6 +215,17 @@ class Handlers:
     async def autoscale(self, type: str | None = None, on: bool | None = None) -> dict[str, Any]:
         return self.supervisor.autoscale(type, on)
 
+    async def signal(
+        self, target: str | None = None, signal: str | int = "TERM", group: bool = False
+    ) -> dict[str, Any]:
+        from procman.signames import parse_signal
+
+        try:
+            signum = parse_signal(signal)
+        except ValueError as exc:
+            raise ProcmanError(str(exc), ErrorCode.BAD_PARAMS) from None
+        return self.supervisor.signal(target, int(signum), group)
+
     async def shutdown(self) -> dict[str, Any]:
         count = len(self.supervisor.instances())
         await self.on_shutdown()

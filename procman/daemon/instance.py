@@ -100,6 +100,7 @@ class Instance:
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.status_text: str | None = None  # from sd_notify STATUS=
+        self.port_conflict: dict[str, Any] | None = None  # its port was taken (conflicts.py)
         # Facts the daemon's parts keep about this instance, here so each has one owner:
         self.replacement = False  # a reload's new process, not yet serving its slot
         self.draining = False  # steered around while it accepts what its listener queued
@@ -134,6 +135,7 @@ class Instance:
             return
         self._cancel_timer()
         self.crashes_in_row = 0
+        self.port_conflict = None
         self._spawn()
 
     def stop(self) -> None:

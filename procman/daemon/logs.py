@@ -107,6 +107,14 @@ class LogHub:
             os.close(fd)
         self._files.clear()
 
+    def read_now(self, fd: int) -> None:
+        """Take in what the pipe holds right now (its writer just exited: its last lines
+        must be in the tail before anyone looks at the exit). Bounded: 16 reads at most."""
+        for _ in range(16):
+            if fd not in self._pipes or not self._readable_now(fd):
+                return
+            self._on_readable(fd)
+
     def _drain_and_close(self, fd: int) -> None:
         while fd in self._pipes:
             self._on_readable(fd)

@@ -303,14 +303,21 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
     log.error("unhandled: %s", context.get("message"), exc_info=context.get("exception"))
 
 
-def plain_sink(stream_fd: int = 1) -> Sink:
+def plain_sink(
+    stream_fd: int = 1, prefix: bool = True, quiet: frozenset[str] = frozenset()
+) -> Sink:
     """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
-    daemon's merged output."""
+    daemon's merged output. prefix=False writes the bare lines; quiet names types (or
+    `procman`) left out."""
 
     def write(now: float, label: str, stream: str, block: bytes) -> None:
-        mark = "!" if stream == "err" else "|"
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
-        data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if quiet and (label.rpartition(".")[0] or label) in quiet:
+            return
+        data = block
+        if prefix:
+            mark = "!" if stream == "err" else "|"
+            start = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
+            data = start + block[:-1].replace(b"\n", b"\n" + start) + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(stream_fd, view) :]

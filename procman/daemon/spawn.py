@@ -171,6 +171,14 @@ def _restore_fd3(saved: int | None) -> None:
     os.close(saved)
 
 
+def send_signal(pid: int, sig: int) -> None:
+    """sig to one process (an instance's main process); a gone process is not an error."""
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def kill_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)

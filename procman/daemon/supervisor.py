@@ -6,6 +6,7 @@ waits for its instances. One asyncio loop, no threads; instances never block it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -15,7 +16,7 @@ from typing import Any
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, load_formation
 from procman.counts import resolve_counts
-from procman.daemon import apps, describe, phases, policy, report, targets
+from procman.daemon import apps, conflicts, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup, scale_decisions
 from procman.daemon.instance import Instance, Spawner
@@ -84,6 +85,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self.waiters = Waiters(loop)
         self.wait = self.waiters.wait
+        self.wait_up = functools.partial(conflicts.wait_up, self.wait)  # start, scale, restart
         self.restored = state.unclean()
         self.read: list[describe.Stamp] = []  # the formation's files as last read
         refresher = Refresher(  # watch mode and cron_restart: a reload or restart of their own
@@ -128,7 +130,7 @@ class Supervisor:
         self._save(running=True)
         for note in plan.notes:
             self.logs.system(note)
-        touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait)
+        touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait_up)
         await self.wait(retired, self._settled)
         outcome = report.outcome(retired + touched, self.instances(), skipped, self.logs.last_lines)
         return {**outcome, "notes": plan.notes}
@@ -157,7 +159,7 @@ class Supervisor:
             group.desired = count
             affected += group.converge(everyone=False)
         self._save(running=True)
-        await self.wait(affected, self._settled)
+        await self.wait_up(affected, self._settled)
         wanted = [i for i in affected if i.index < self.groups[i.id.type].desired]
         return report.outcome(wanted, self.instances())
 
@@ -179,7 +181,7 @@ class Supervisor:
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        await self.wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
+        await self.wait_up(picked, lambda i: i.state in UP_OR_GAVE_UP)
         return report.outcome(picked, self.instances())
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
@@ -206,6 +208,12 @@ class Supervisor:
             self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
         picked = [s for s in self.summaries() if s["autoscale"] and name in (None, s["name"])]
         return {"types": picked}
+
+    def signal(self, target: str | None, signum: int, group: bool) -> dict[str, Any]:
+        """signum to each picked instance's process, or with group to its process group."""
+        picked = self.select(target)
+        self.launcher.signal(picked, signum, group)
+        return report.signalled(picked, signum, group)
 
     async def shutdown(self) -> None:
         self.timer.stop()
