@@ -20,6 +20,7 @@ COMMANDS = {
     "check": "check:check",
     "completion": "completion:completion",
     "daemon": "daemon:daemon",
+    "dashboard": "dashboard:dashboard",
     "delete": "delete:delete",
     "describe": "describe:describe",
     "env": "env:env",
@@ -88,6 +89,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       procman status              what runs (--json for scripts)
       procman ls                  every daemon of yours, in every project
       procman logs -f             merged logs, live
+      procman dashboard --open    a web page to watch and steer every project
       procman shutdown            stop everything and the daemon
     """
     ctx.obj = {"debug": debug}
