@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from bench.core import WorkloadResult
 from bench.project import Pool
 from bench.workloads import (
+    autoscale,
     http,
     idle,
     logs,
+    pools,
     reload,
     restart,
     scale,
     start,
     status,
     thousand,
+    update,
     watch,
 )
 
@@ -48,7 +51,18 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
+        Workload("update", update.run, 300, "the manager upgraded in place under load", ("pm2",)),
         Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
+        Workload(
+            "autoscale",
+            autoscale.run,
+            1200,
+            "a step of load: time to enough, p99, queue vs cpu",
+            (),
+        ),
+        Workload(
+            "pools", pools.run, 300, "PostgreSQL connections scaling 2 → 8: fixed pool vs share", ()
+        ),
         Workload(
             "thousand",
             thousand.run,

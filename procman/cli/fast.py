@@ -128,6 +128,7 @@ def run(params: dict[str, Any]) -> None:
             from procman.cli.daemons import others_hint
 
             raise DaemonUnavailable(exc.message + others_hint(client.sock_path)) from None
+        render.version_notice(result.get("version"))
         if params["as_json"]:
             render.print_json(result["instances"])
         else:

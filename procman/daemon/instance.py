@@ -100,6 +100,7 @@ class Instance:
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.status_text: str | None = None  # from sd_notify STATUS=
+        self.port_conflict: dict[str, Any] | None = None  # its port was taken (conflicts.py)
         # Facts the daemon's parts keep about this instance, here so each has one owner:
         self.replacement = False  # a reload's new process, not yet serving its slot
         self.draining = False  # steered around while it accepts what its listener queued
@@ -134,6 +135,7 @@ class Instance:
             return
         self._cancel_timer()
         self.crashes_in_row = 0
+        self.port_conflict = None
         self._spawn()
 
     def stop(self) -> None:
@@ -219,6 +221,22 @@ class Instance:
         self._timer = self.timers.call_later(
             backoff_delay(self.crashes_in_row), self._restart_from_backoff
         )
+
+    # -- a daemon update (handover.py carries instances across the exec) ---------------
+
+    def timer_due(self) -> float | None:
+        """When the pending back-off or SIGKILL timer fires, on the timers' clock."""
+        when = getattr(self._timer, "when", None)
+        return when() if when is not None else None
+
+    def resume_timer(self, delay: float) -> None:
+        """In the new image: re-arm the timer the old one had pending (every kind of timer
+        an instance can have must be told apart here)."""
+        if self.state == InstanceState.BACKOFF:
+            self._timer = self.timers.call_later(delay, self._restart_from_backoff)
+        elif self.pid is not None:
+            pid = self.pid
+            self._timer = self.timers.call_later(delay, lambda: self._kill(pid))
 
     # -- internals --------------------------------------------------------------------
 

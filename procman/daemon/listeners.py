@@ -48,24 +48,33 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, str]]:
-    """Who else listens on port: [(pid, name)]. psutil sees our own uid's processes, which
-    are exactly those whose SO_REUSEPORT sockets the kernel would let us join silently."""
+def listening_pids(port: int) -> list[int | None]:
+    """The pid of every TCP socket listening on port (None where psutil may not tell: another
+    user's process), the daemon's own included, each pid once."""
     import psutil
 
-    found = []
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return []
-    me = os.getpid()
+    found: list[int | None] = []
     for conn in conns:
         if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
             continue
-        if conn.pid == me or (conn.pid is not None and conn.pid in own_pids):
-            continue
-        found.append((conn.pid, process_name(conn.pid)))
+        if conn.pid is None or conn.pid not in found:
+            found.append(conn.pid)
     return found
+
+
+def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, str]]:
+    """Who else listens on port: [(pid, name)]. psutil sees our own uid's processes, which
+    are exactly those whose SO_REUSEPORT sockets the kernel would let us join silently."""
+    me = os.getpid()
+    return [
+        (pid, process_name(pid))
+        for pid in listening_pids(port)
+        if pid != me and (pid is None or pid not in own_pids)
+    ]
 
 
 def check_port_free(port: int, host: str, own_pids: set[int]) -> None:
@@ -128,6 +137,11 @@ class HeldSockets:
 
     def get(self, iid: InstanceId) -> socket.socket | None:
         return self.socks.get(iid)
+
+    def queued(self, iid: InstanceId) -> int | None:
+        """Connections waiting in the slot's accept queue (None: it has no listener)."""
+        sock = self.socks.get(iid)
+        return None if sock is None else queued(sock)
 
     def holds(self, type_name: str) -> bool:
         return any(iid.type == type_name for iid in self.socks)

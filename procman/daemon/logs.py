@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from procman.daemon.feed import Feed
+from procman.daemon.logchunk import write_chunk
 from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
-from procman.daemon.logtail import TAIL_BLOCK, Item, Tails
+from procman.daemon.logtail import Item, Tails
 
 log = logging.getLogger("procman.logs")
 
@@ -95,10 +96,18 @@ class LogHub:
 
     # -- pipes --------------------------------------------------------------------------
 
-    def attach(self, fd: int, type_name: str, label: str, stream: str = OUT) -> None:
-        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`."""
-        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream))
+    def attach(
+        self, fd: int, type_name: str, label: str, stream: str = OUT, partial: bytes = b""
+    ) -> None:
+        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`; partial
+        is an unfinished line an updated daemon's old image had read from it."""
+        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream), partial)
         self.loop.add_reader(fd, self._on_readable, fd)
+
+    def pipes(self) -> list[tuple[int, str, str, str, bytes]]:
+        """Every open pipe as (fd, type, label, stream, unfinished line): what a daemon
+        update hands to the new image, which attach()es them again."""
+        return [(fd, p.type_name, p.label, p.stream, p.partial) for fd, p in self._pipes.items()]
 
     def close(self) -> None:
         for fd in list(self._pipes):
@@ -106,6 +115,14 @@ class LogHub:
         for fd in self._files.values():
             os.close(fd)
         self._files.clear()
+
+    def read_now(self, fd: int) -> None:
+        """Take in what the pipe holds right now (its writer just exited: its last lines
+        must be in the tail before anyone looks at the exit). Bounded: 16 reads at most."""
+        for _ in range(16):
+            if fd not in self._pipes or not self._readable_now(fd):
+                return
+            self._on_readable(fd)
 
     def _drain_and_close(self, fd: int) -> None:
         while fd in self._pipes:
@@ -152,7 +169,7 @@ class LogHub:
             self._close_pipe(fd)
             return
         end = data.rfind(b"\n")
-        if end >= 0 and self._fast(pipe, data, end):
+        if end >= 0 and write_chunk(self, pipe, data, end, MAX_PARTIAL, time.time()):
             return
         if pipe.partial:
             data = pipe.partial + data
@@ -171,49 +188,6 @@ class LogHub:
         if len(pipe.partial) >= MAX_PARTIAL:
             self._publish(pipe, pipe.partial + b"\n")
             pipe.partial = b""
-
-    def _fast(self, pipe: _Pipe, data: bytes, end: int) -> bool:
-        """The hot path for a chunk that ends at least one line: one bytes.replace and one
-        writev of [time + prefix, the line begun in the last chunk, the chunk's lines],
-        no slice or concatenation of the chunk (each copy of 1 MiB costs as much as the
-        replace). False (nothing done) where the general path must run: a subscriber or a
-        sink wants the lines themselves, or the write would cross the rotation size."""
-        partial, tail = pipe.partial, len(data) - end - 1  # bytes after the last newline
-        if self.subscribers or self.sink is not None or tail >= MAX_PARTIAL:
-            return False
-        now = time.time()
-        prefix = self._stamp(int(now * 1000)).encode() + pipe.prefix
-        replaced = data.replace(b"\n", b"\n" + prefix)
-        body = memoryview(replaced)[: len(replaced) - len(prefix) - tail]
-        size = len(prefix) + len(partial) + len(body)
-        fd = self._files.get(pipe.type_name)
-        if fd is None:
-            try:
-                fd = self._open(pipe.type_name)
-            except OSError:
-                return False  # the general path counts what is dropped, and says why
-        if self._sizes[pipe.type_name] + size > self.max_size:
-            return False
-        try:
-            written = os.writev(fd, [prefix, partial, body])
-            self._sizes[pipe.type_name] += written
-            if written < size:  # a short write (a full disk, a signal): the rest, in order
-                self._put(fd, pipe.type_name, b"".join((prefix, partial, body))[written:])
-        except OSError as exc:
-            self.dropped_writes += 1
-            self.dropped_lines += data.count(b"\n", 0, end + 1)
-            if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
-                log.warning("cannot write %s log: %s (lines dropped)", pipe.type_name, exc)
-        pipe.partial = data[end + 1 :] if tail else b""
-        # memory keeps only the end of a big block: hand it just that end (+1 byte, so it
-        # cuts at the same newline it would cut the whole block at)
-        keep = TAIL_BLOCK + 1
-        if len(partial) + end + 1 > keep:
-            block = data[end + 1 - keep : end + 1] if end + 1 >= keep else partial + data[: end + 1]
-        else:
-            block = partial + data[: end + 1]
-        self.memory.remember(pipe.type_name, (now, pipe.label, pipe.stream, block))
-        return True
 
     # -- output -------------------------------------------------------------------------
 

@@ -22,12 +22,14 @@ from typing import Any
 from procman import paths
 from procman.daemon import limits
 from procman.daemon.handlers import Handlers
+from procman.daemon.handover import Resume
 from procman.daemon.logs import LogHub, Sink
 from procman.daemon.notify import NotifySocket, tell_manager
 from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
 from procman.daemon.supervisor import Supervisor
+from procman.daemon.updater import Updater
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ProcmanError
 
@@ -47,8 +49,12 @@ def run(
     on_error: Callable[[str], None] | None = None,
     log_level: int = logging.INFO,
     metrics_port: int | None = None,
+    resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
-    """Run a daemon for project until it is shut down; the process exit code."""
+    """Run a daemon for project until it is shut down; the process exit code. With
+    resume, this process is an updated daemon's new image (see handover.py); sink_options
+    are what an update hands on to rebuild a foreground sink (plain_sink's arguments)."""
     project = project.resolve()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
@@ -68,7 +74,7 @@ def run(
         sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.environ.get("PROCMAN_SOCKET"):
             _check_private(sock_path.parent)
-        lock = _take_lock(sock_path)
+        lock = resume.lock if resume is not None else _take_lock(sock_path)
     except OSError as exc:
         _tell(ready_fd, f"error: cannot use {sock_path.parent}: {exc}")
         return 1
@@ -84,8 +90,11 @@ def run(
         return 0 if detach else 1
     try:
         return asyncio.run(
-            _serve(project, sock_path, ready_fd, autostart, sink, on_error, metrics_port)
-        )
+            _serve(
+                project, sock_path, ready_fd, autostart, sink, on_error, metrics_port,
+                lock=lock, log_level=log_level, resume=resume, sink_options=sink_options,
+            )
+        )  # fmt: skip
     except ProcmanError as exc:
         _tell(ready_fd, f"error: {exc}")
         if on_error:
@@ -103,6 +112,11 @@ async def _serve(
     sink: Sink | None,
     on_error: Callable[[str], None] | None,
     metrics_port: int | None = None,
+    *,
+    lock: int,
+    log_level: int,
+    resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
     """The composition root: build the parts, serve until a shutdown, end them in order."""
     loop = asyncio.get_running_loop()
@@ -132,7 +146,12 @@ async def _serve(
         watchdog.exited()
         start_watchdog(list(supervisor.launcher.by_pid))
 
-    start_watchdog([])
+    if resume:  # an updated daemon's new image keeps the watchdog the old one had
+        watchdog_pid = resume.take_watchdog(watchdog)
+        if watchdog_pid is not None:
+            reaper.watch(watchdog_pid, watchdog_exited)
+    else:
+        start_watchdog([])
     # Started by systemd (Type=notify): the socket to say READY=1 on is ours, not the
     # instances' (a child that inherited it could tell systemd it is ready in our name).
     base_env = dict(os.environ)
@@ -149,6 +168,8 @@ async def _serve(
         metrics_port=metrics_port,
     )
     notify = NotifySocket(loop, notify_path, supervisor.readiness.on_notify)
+    if resume is not None:
+        resume.adopt(supervisor)  # an updated daemon's instances, listeners and log pipes
     stopped = asyncio.Event()
     stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
 
@@ -162,8 +183,17 @@ async def _serve(
 
     handlers = Handlers(supervisor, logs, on_shutdown=stop_everything)
     server = ControlServer(sock_path, handlers.dispatch)
-    await server.start()
-    notify.open()
+    await server.start(resume.control_socket() if resume else None)
+    if resume is None:
+        notify.open()
+    else:
+        resume.take_notify(notify)
+        handlers.started = resume.started  # the daemon's, not this image's
+    handlers.updater = Updater(
+        supervisor, server=server, notify=notify, watchdog=watchdog, lock=lock,
+        foreground=None if sink is None else sink_options or {}, log_level=log_level,
+        metrics_port=metrics_port,
+    )  # fmt: skip
 
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
@@ -179,6 +209,8 @@ async def _serve(
     loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # after an external logrotate
     loop.add_signal_handler(signal.SIGPIPE, lambda: None)
 
+    if resume is not None:
+        resume.finish(supervisor)  # signals in, the exec window's exits reaped, `update` answered
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
     failed: list[bool] = []
@@ -320,14 +352,21 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
     log.error("unhandled: %s", context.get("message"), exc_info=context.get("exception"))
 
 
-def plain_sink(stream_fd: int = 1) -> Sink:
+def plain_sink(
+    stream_fd: int = 1, prefix: bool = True, quiet: frozenset[str] = frozenset()
+) -> Sink:
     """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
-    daemon's merged output."""
+    daemon's merged output. prefix=False writes the bare lines; quiet names types (or
+    `procman`) left out."""
 
     def write(now: float, label: str, stream: str, block: bytes) -> None:
-        mark = "!" if stream == "err" else "|"
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
-        data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if quiet and (label.rpartition(".")[0] or label) in quiet:
+            return
+        data = block
+        if prefix:
+            mark = "!" if stream == "err" else "|"
+            start = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
+            data = start + block[:-1].replace(b"\n", b"\n" + start) + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(stream_fd, view) :]

@@ -99,6 +99,12 @@ class PortGroup:
     def attached(self) -> bool:
         return self.targets is not None
 
+    @attached.setter
+    def attached(self, on: bool) -> None:
+        """An updated daemon's new image (handover.py) knows only that a program is on:
+        its targets unknown, so the next steer attaches the right one (or detaches)."""
+        self.targets = [-1] if on else None
+
     def add(self, sock: socket.socket) -> None:
         """Call just after listen(): the kernel appends the socket (indices stay put, so an
         attached program stays right; it just leaves the new socket out)."""

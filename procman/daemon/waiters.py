@@ -57,6 +57,11 @@ class Waiters:
             if entry in self._open:
                 self._open.remove(entry)
 
+    @property
+    def pending(self) -> int:
+        """Waits still open: some verb is waiting for its instances."""
+        return sum(1 for entry in self._open if not entry.future.done())
+
     def check(self) -> None:
         for entry in list(self._open):
             if not entry.future.done() and entry.holds():

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from procman.daemon import logs, logtail
+from procman.daemon import logchunk, logs, logtail
 from procman.daemon.logs import MAX_PARTIAL, SUBSCRIBER_QUEUE, LogHub, Subscriber
 
 LINE_RE = re.compile(
@@ -750,7 +750,7 @@ def test_reopen_after_an_external_rotation(rig: Rig, create: bool) -> None:
 def test_the_hot_path_writes_what_the_general_path_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    """LogHub._fast (one replace, one writev a chunk) against the general path (forced by
+    """logchunk.write_chunk (one replace, one writev a chunk) against the general path (forced by
     a subscriber), on the same chunks: the same files byte for byte, rotation included,
     and the same memory tail."""
     import random
@@ -771,7 +771,7 @@ def test_the_hot_path_writes_what_the_general_path_writes(
                 rig.hub.subscribers.add(Subscriber())
             fd = rig.pipe("web.1")
             fast_chunks = 0
-            real_fast = rig.hub._fast
+            real_fast = logchunk.write_chunk
 
             def counted(*args: Any, real: Any = real_fast) -> bool:
                 nonlocal fast_chunks
@@ -779,7 +779,7 @@ def test_the_hot_path_writes_what_the_general_path_writes(
                 fast_chunks += took
                 return took
 
-            monkeypatch.setattr(rig.hub, "_fast", counted)
+            monkeypatch.setattr(logs, "write_chunk", counted)
             for chunk in chunks:
                 assert os.write(rig.writers["web.1"], chunk) == len(chunk)
                 rig.hub._on_readable(fd)
