@@ -32,6 +32,9 @@ FIX = (
 )
 
 _inherited: int | None = None  # the soft limit the daemon was started with
+#: carries it across `procman update` (the daemon execs itself with its raised limit);
+#: main.py keeps it out of the instances' environment
+ENV = "PROCMAN_NOFILE_SOFT"
 
 
 def limits() -> tuple[int, int]:
@@ -43,7 +46,9 @@ def raise_soft() -> tuple[int, int]:
     global _inherited
     soft, hard = limits()
     if _inherited is None:
-        _inherited = soft
+        carried = os.environ.get(ENV, "")
+        _inherited = int(carried) if carried.isdigit() else soft
+        os.environ[ENV] = str(_inherited)
     if hard != resource.RLIM_INFINITY and soft < hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -156,6 +156,7 @@ async def _serve(
     # instances' (a child that inherited it could tell systemd it is ready in our name).
     base_env = dict(os.environ)
     manager = base_env.pop("NOTIFY_SOCKET", None)
+    base_env.pop(limits.ENV, None)  # the daemon's own, for an update's new image
     supervisor = Supervisor(
         project,
         loop=loop,

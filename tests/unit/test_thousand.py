@@ -113,19 +113,23 @@ def test_1000_running_slots_with_one_stopped_make_a_small_program() -> None:
 # -- the open files limit ---------------------------------------------------------------------
 
 
-def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
+def test_the_soft_limit_is_raised_to_the_hard_one(monkeypatch: pytest.MonkeyPatch) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     low = min(soft, 256)
     resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
-    saved = limits._inherited
-    limits._inherited = None
+    monkeypatch.setattr(limits, "_inherited", None)
+    monkeypatch.delenv(limits.ENV, raising=False)
     try:
         old, new = limits.raise_soft()
         assert old == low
         assert new == hard or hard == resource.RLIM_INFINITY
         assert limits._inherited == low  # what children get back
+        # an updated daemon's new image starts with the raised limit: the variable keeps
+        # the one the first image was started with
+        monkeypatch.setattr(limits, "_inherited", None)
+        limits.raise_soft()
+        assert limits._inherited == low
     finally:
-        limits._inherited = saved
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
