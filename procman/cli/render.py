@@ -218,11 +218,18 @@ def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None 
 
 
 def outcome(result: dict[str, Any], verb: str) -> bool:
-    """Print what a start/scale/restart did; True when every instance came up."""
+    """Print what a start/scale/restart/reload/stop did; True when every instance it
+    touched ended as asked (the daemon says which did not, and why)."""
     rows = result.get("status", [])
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
-        error(f"{failure['id']} did not come up ({failure['state']}): {failure.get('reason')}")
+        ident, state, reason = failure["id"], failure["state"], failure.get("reason")
+        if verb == "reload":
+            error(f"{ident} not reloaded: {reason}")
+        elif verb == "stop":
+            error(f"{ident} did not stop ({state}): {reason}")
+        else:
+            error(f"{ident} did not come up ({state}): {reason}")
     return bool(result.get("ok", True))
 
 

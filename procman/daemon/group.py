@@ -101,10 +101,15 @@ class Group:
     def new_instance(self, index: int) -> Instance:
         return self._new_instance(self.ptype, index)
 
-    def adopt(self, inst: Instance) -> None:
-        """A reload's replacement takes over its slot."""
+    def adopt(self, inst: Instance) -> Any:
+        """A reload's replacement takes over its slot, and its listener becomes the slot's;
+        returns the slot's old listener, for the caller to retire once the old process is
+        down (it drains it first)."""
         inst.replacement = False
         self.slots[inst.index] = inst
+        old = self.held.adopt_spare(inst.id)
+        self.steer()
+        return old
 
     def remove(self, inst: Instance) -> None:
         """Forget a scaled-away instance and close its slot's listener."""
@@ -120,6 +125,18 @@ class Group:
         ptype = inst.ptype
         if ptype.socket and ptype.port and self.held.ensure(inst.id, ptype.port):
             self.steer()
+
+    def spare_listener(self, inst: Instance) -> None:
+        """A reload's replacement gets a listener of its own, steered around until it takes
+        the slot over: no connection reaches it before it is ready."""
+        ptype = inst.ptype
+        if ptype.socket and ptype.port:
+            self.held.spare(inst.id, ptype.port)
+            self.steer()
+
+    def discard_spare(self, inst: Instance) -> None:
+        self.held.discard_spare(inst.id)
+        self.steer()
 
     def occupied(self) -> bool:
         """Something of ours has the type's port: a live instance or a held listener."""

@@ -5,10 +5,11 @@ its group, the log hub for its output), plus pid -> instance for whoever needs t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from procman.daemon import spawn
+from procman.daemon import descendants, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.logs import LogHub
@@ -32,27 +33,37 @@ class Launcher:
         logs: LogHub,
         reaper: Reaper,
         watchdog: Watchdog,
+        later: descendants.Later,
         readiness: ReadinessTracker | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.project, self.env_for, self.held = project, env_for, held
         self.logs, self.reaper, self.watchdog = logs, reaper, watchdog
         self.readiness = readiness
         self.by_pid: dict[int, Instance] = {}
+        keep = {watchdog.pid} if watchdog.pid else set()
+        self.tree = descendants.pick(later, env if env is not None else dict(os.environ), keep)
+        if self.tree.home is not None:
+            watchdog.cgroup(self.tree.home)
+        log.debug("descendants found by %s", self.tree.kind)
 
     def spawn(self, inst: Instance) -> int:
         ptype = inst.ptype
         env = self.env_for(inst)
         if self.readiness is not None:
             self.readiness.prepare(inst, env)
-        listener = self.held.get(inst.id)
+        listener = inst.listener = self.held.for_spawn(inst)
+        token = env[descendants.RUN_VAR] = os.urandom(6).hex()  # marks what it starts
         try:
-            popen, fd = spawn.spawn_process(
-                ptype.cmd,
-                env,
-                ptype.cwd or self.project,
-                listener.fileno() if listener is not None else None,
-                ptype.name,
-            )
+            with self.tree.placing(token) as placed:
+                popen, fd = spawn.spawn_process(
+                    ptype.cmd,
+                    env,
+                    ptype.cwd or self.project,
+                    listener.fileno() if listener is not None else None,
+                    ptype.name,
+                )
+                placed.pid = popen.pid
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
             raise SpawnError(f"cannot start {inst.id}: {exc}") from None
         pid = popen.pid
@@ -63,6 +74,7 @@ class Launcher:
             popen.returncode = code
             self.by_pid.pop(pid, None)
             inst.exited(pid, code)  # which SIGKILLs what is left of the group
+            self.tree.exited(pid)  # and what left the group
             self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
@@ -71,7 +83,18 @@ class Launcher:
         return pid
 
     def kill_group(self, pid: int, sig: int) -> None:
+        """sig to pid's process group and to what it started outside the group."""
         spawn.kill_group(pid, sig)
+        if pid in self.by_pid:  # not yet reaped; after the exit, tree.exited() does it
+            self.tree.signal(pid, sig)
+
+    def end_all(self) -> None:
+        """Shutdown, once the instances are down (or past their bound): SIGKILL whatever
+        is left, remove our cgroups."""
+        left = self.tree.end_all()
+        if left:
+            log.warning("ended %d process(es) left behind by instances", left)
+        self.tree.close()
 
     def owner(self, pid: int) -> Instance | None:
         """The instance whose process is pid or an ancestor of pid."""

@@ -46,20 +46,38 @@ def sampled_rows(insts: Iterable[Instance], sampler: Sampler) -> list[dict[str, 
     return [row(i, metrics.get(i.pid) if i.pid else None).as_dict() for i in insts]
 
 
-def failure(inst: Instance, reason: str | None = None) -> dict[str, Any]:
+def failure(inst: Instance, reason: str | None = None, state: str | None = None) -> dict[str, Any]:
     """One entry of an outcome's `failed` list."""
     return {
         "id": str(inst.id),
-        "state": inst.state.value,
+        "state": state or inst.state.value,
         "reason": reason or inst.reason,
         "exit_code": inst.exit_code,
     }
 
 
-def outcome(touched: Iterable[Instance], everyone: Iterable[Instance]) -> dict[str, Any]:
-    """A verb's answer: which of the instances it touched failed, and every row."""
-    failed = [failure(i) for i in touched if i.state in FAILED]
+def outcome(
+    touched: Iterable[Instance],
+    everyone: Iterable[Instance],
+    late: Iterable[Instance] = (),
+    waited: float = 0.0,
+) -> dict[str, Any]:
+    """A verb's answer: which of the instances it touched failed (gave up, backing off, or
+    `late`: not done when the verb's bound of `waited` seconds passed), and every row."""
+    late = list(late)
+    failed = [failure(i, late_reason(i, waited)) for i in late]
+    failed += [failure(i) for i in touched if i.state in FAILED and i not in late]
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
+
+
+def late_reason(inst: Instance, waited: float) -> str:
+    """Why an instance a verb waited for is not done when its bound passed."""
+    if inst.state == InstanceState.STOPPING:
+        return f"still stopping after {waited:g}s"
+    if inst.state == InstanceState.STARTING:
+        text = f"not ready after {waited:g}s"
+        return f"{text} (last exit: {inst.reason})" if inst.reason else text
+    return inst.reason or f"{inst.state.value} after {waited:g}s"
 
 
 def describe_change(inst: Instance, old: InstanceState) -> str | None:
@@ -72,6 +90,8 @@ def describe_change(inst: Instance, old: InstanceState) -> str | None:
     if new == InstanceState.BACKOFF:
         delay = backoff_delay(inst.crashes_in_row)
         return f"{ident} {inst.reason}; restarting in {delay:g}s"
+    if new == InstanceState.ERRORED and inst.replacement:
+        return f"{ident} replacement failed: {inst.reason}; not restarted"
     if new in (InstanceState.ERRORED, InstanceState.EXITED):
         return f"{ident} {new.value}: {inst.reason}"
     if (

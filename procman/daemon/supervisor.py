@@ -30,7 +30,7 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
-from procman.daemon.waiters import Waiters
+from procman.daemon.waiters import Done, Waiters, bound
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
@@ -69,6 +69,8 @@ class Supervisor:
             logs=logs,
             reaper=reaper or Reaper(),
             watchdog=watchdog or Watchdog(),
+            later=loop.call_later,
+            env=base_env,
         )
         self.readiness = ReadinessTracker(loop, notify_path, self.launcher.owner)
         self.launcher.readiness = self.readiness
@@ -114,8 +116,7 @@ class Supervisor:
         affected = [i for g in list(self.groups.values()) for i in g.converge()]
         self._forget_retired()
         self._save(running=True)
-        await self.wait(affected, self._settled)
-        return report.outcome(affected, self.instances())
+        return await self._outcome(affected, affected, self._settled, bound(affected))
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
@@ -129,15 +130,14 @@ class Supervisor:
             group.desired = count
             affected += group.converge(everyone=False)
         self._save(running=True)
-        await self.wait(affected, self._settled)
         wanted = [i for i in affected if i.index < self.groups[i.id.type].desired]
-        return report.outcome(wanted, self.instances())
+        return await self._outcome(wanted, affected, self._settled, bound(affected))
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         picked = self.select(target)
         await asyncio.gather(*(g.stop(picked_of(g, picked)) for g in self.groups.values()))
-        await self.wait(picked, lambda i: i.state in DOWN)
-        return {"status": report.sampled_rows(picked, self.sampler)}
+        down = await self._outcome(picked, picked, _down, bound(picked, start=False))
+        return {**down, "status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None) -> dict[str, Any]:
         picked = self.select(target)
@@ -145,8 +145,7 @@ class Supervisor:
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        await self.wait(picked, lambda i: i.state in UP_OR_GAVE_UP)
-        return report.outcome(picked, self.instances())
+        return await self._outcome(picked, picked, _up_or_gave_up, bound(picked))
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
@@ -170,10 +169,14 @@ class Supervisor:
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
+        self.waiters.release()  # a verb in progress answers now, with its outcome
         everyone = self._everyone()
         for inst in everyone:
             inst.stop()
-        await self.wait(everyone, lambda i: not i.live and i.state != InstanceState.BACKOFF)
+        gone = await self.wait(everyone, _gone, bound(everyone, start=False))
+        if not gone:
+            log.warning("instances still up after their kill_timeout: killing them")
+        self.launcher.end_all()  # and whatever they left behind
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
@@ -304,6 +307,14 @@ class Supervisor:
         group = self.groups.get(inst.id.type)
         return group.settled(inst) if group is not None else inst.state in DOWN
 
+    async def _outcome(
+        self, touched: list[Instance], waited: list[Instance], done: Done, seconds: float
+    ) -> dict[str, Any]:
+        """Wait (at most `seconds`) for `waited`, then say how each of `touched` ended."""
+        await self.wait(waited, done, seconds)
+        late = [i for i in waited if not done(i)]
+        return report.outcome(touched, self.instances(), late, seconds)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _sampling_needed(self) -> bool:
@@ -337,3 +348,15 @@ class Supervisor:
 
 def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
     return [i for i in picked if i.id.type == group.name]
+
+
+def _down(inst: Instance) -> bool:
+    return inst.state in DOWN
+
+
+def _up_or_gave_up(inst: Instance) -> bool:
+    return inst.state in UP_OR_GAVE_UP
+
+
+def _gone(inst: Instance) -> bool:
+    return not inst.live and inst.state != InstanceState.BACKOFF

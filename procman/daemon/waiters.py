@@ -1,14 +1,36 @@
 """wait(): the one way a verb waits for its instances. No polling: every state change
-re-checks the open waits (Supervisor calls check() from its on_change)."""
+re-checks the open waits (Supervisor calls check() from its on_change).
+
+Every wait is bounded: a verb passes the longest its instances may take (bound() gives it:
+ready_timeout, plus kill_timeout and the drain where something must stop first), and a
+shutdown releases every open wait, so a verb always answers with an outcome."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from procman.daemon.instance import Instance
+from procman.daemon.listeners import DRAIN_MAX
 
 Done = Callable[[Instance], bool]
+
+#: beyond the bound, so the instance's own timers (readiness, SIGKILL) fire first and their
+#: reason is the one reported
+GRACE = 0.5
+
+
+def bound(insts: Iterable[Instance], start: bool = True, stop: bool = True) -> float:
+    """Seconds a verb may wait for these instances: ready_timeout to come up, kill_timeout
+    (and the drain before it) where one must stop first."""
+    longest = 0.0
+    for inst in insts:
+        ptype = inst.ptype
+        need = (ptype.ready_timeout if start else 0.0) + (
+            DRAIN_MAX + ptype.kill_timeout if stop else 0.0
+        )
+        longest = max(longest, need)
+    return longest + GRACE
 
 
 class Waiters:
@@ -16,20 +38,37 @@ class Waiters:
         self.loop = loop
         self._open: list[tuple[list[Instance], Done, asyncio.Future[None]]] = []
 
-    async def wait(self, insts: list[Instance], done: Done) -> None:
-        """Until done(i) holds for every instance."""
+    async def wait(self, insts: list[Instance], done: Done, timeout: float | None = None) -> bool:
+        """Until done(i) holds for every instance, timeout seconds pass, or release();
+        True when every instance is done."""
         if all(done(i) for i in insts):
-            return
+            return True
         future: asyncio.Future[None] = self.loop.create_future()
         entry = (insts, done, future)
         self._open.append(entry)
+        timer = None
+        if timeout is not None:
+            timer = self.loop.call_later(timeout, _settle, future)
         try:
             await future
         finally:
+            if timer is not None:
+                timer.cancel()
             if entry in self._open:
                 self._open.remove(entry)
+        return all(done(i) for i in insts)
 
     def check(self) -> None:
         for insts, done, future in list(self._open):
             if not future.done() and all(done(i) for i in insts):
                 future.set_result(None)
+
+    def release(self) -> None:
+        """A shutdown: every open wait returns now, so its verb answers with an outcome."""
+        for _, _, future in list(self._open):
+            _settle(future)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -4,8 +4,10 @@ stop every instance's process group, grandchildren included.
 PR_SET_PDEATHSIG (spawn.py) kills an instance's main process with the daemon, but not what
 that process started. The watchdog reads "+PGID" / "-PGID" lines on a pipe whose only
 writer is the daemon; when the daemon dies, for any reason, the pipe reaches EOF and the
-watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. A process
-that left its group (setsid, a daemonizing server) is out of reach: see docs/formation.md.
+watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. Where the
+instances run in cgroups of their own (descendants.py), a "cPATH" line names the daemon's
+cgroup, and the watchdog ends with `cgroup.kill` there, which reaches processes that left
+their group (setsid, a daemonizing server); without cgroups those are out of its reach.
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ log = logging.getLogger("procman.watchdog")
 SCRIPT = r"""
 trap '' INT TERM HUP PIPE
 groups=""
+cg=""
 while read -r line; do
   case "$line" in
     +*) groups="$groups ${line#+}" ;;
     -*) keep=""; for g in $groups; do [ "$g" = "${line#-}" ] || keep="$keep $g"; done
         groups=$keep ;;
+    c*) cg="${line#c}" ;;
   esac
 done
 [ -n "$groups" ] || exit 0
 for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
 sleep 1
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+[ -z "$cg" ] || echo 1 > "$cg/cgroup.kill" 2>/dev/null
 """
 
 
@@ -65,6 +70,10 @@ class Watchdog:
 
     def forget(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")
+
+    def cgroup(self, path: object) -> None:
+        """The cgroup that holds every instance's: cgroup.kill'ed if the daemon dies."""
+        self._send(f"c{path}\n")
 
     def close(self) -> None:
         """A clean exit: EOF with nothing listed, so the watchdog just exits."""
