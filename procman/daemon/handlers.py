@@ -46,6 +46,7 @@ class Handlers:
             "project": str(self.supervisor.project),
             "version": __version__,
             "dropped_log_lines": self.hub.dropped_lines,
+            "descendants": self.supervisor.launcher.tree.kind,
         }
 
     async def status(self, target: str | None = None) -> dict[str, Any]:

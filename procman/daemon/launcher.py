@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,6 +88,11 @@ class Launcher:
         spawn.kill_group(pid, sig)
         if pid in self.by_pid:  # not yet reaped; after the exit, tree.exited() does it
             self.tree.signal(pid, sig)
+
+    def kill_all(self) -> None:
+        """SIGKILL every instance's process and what it started, now."""
+        for pid in list(self.by_pid):
+            self.kill_group(pid, signal.SIGKILL)
 
     def end_all(self) -> None:
         """Shutdown, once the instances are down (or past their bound): SIGKILL whatever

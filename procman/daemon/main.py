@@ -49,6 +49,7 @@ def run(
 ) -> int:
     """Run a daemon for project until it is shut down; the process exit code."""
     project = project.resolve()
+    _reset_ignored_signals()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
             os.fstat(fd)
@@ -91,7 +92,7 @@ def run(
             on_error(str(exc))
         return 1
     finally:
-        os.close(lock)
+        _drop_lock(sock_path, lock)
 
 
 async def _serve(
@@ -193,6 +194,8 @@ async def _autostart(
             on_error(str(exc))
         failed.append(True)
         return
+    if supervisor.closing:  # a signal or `shutdown` ended the start: nothing failed
+        return
     for failure in outcome["failed"]:
         message = f"{failure['id']} {failure['state']}: {failure['reason']}"
         log.warning(message)
@@ -242,13 +245,38 @@ def _check_private(folder: Path) -> None:
 
 
 def _take_lock(sock_path: Path) -> int | None:
-    fd = os.open(str(sock_path) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """flock on <socket>.lock; None if another daemon holds it. The daemon removes the file
+    as it exits, so a lock taken on a file that was just removed is retried on a new one."""
+    path = str(sock_path) + ".lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _same_file(fd, path):
+            return fd
+        os.close(fd)  # removed by the daemon that held it, after we opened it
+
+
+def _drop_lock(sock_path: Path, fd: int) -> None:
+    """Remove the lock file (still holding the lock, so no one can take it in between)."""
+    path = str(sock_path) + ".lock"
+    if _same_file(fd, path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    os.close(fd)
+
+
+def _same_file(fd: int, path: str) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+        mine, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _tell(ready_fd: int | None, line: str) -> None:
@@ -260,6 +288,20 @@ def _tell(ready_fd: int | None, line: str) -> None:
         pass
     finally:
         os.close(ready_fd)
+
+
+def _reset_ignored_signals() -> None:
+    """A signal ignored by whoever started us (a shell's background job ignores SIGINT and
+    SIGQUIT) would stay ignored in every instance across exec: `stop_signal: SIGQUIT` or a
+    Ctrl-C to `procman run` would do nothing. Start from the defaults, as systemd does."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGPIPE, signal.SIGKILL, signal.SIGSTOP):
+            continue  # Python's own SIGPIPE (Popen restores it for children)
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
 
 
 def _become_subreaper() -> None:

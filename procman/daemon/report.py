@@ -61,11 +61,14 @@ def outcome(
     everyone: Iterable[Instance],
     late: Iterable[Instance] = (),
     waited: float = 0.0,
+    closing: bool = False,
 ) -> dict[str, Any]:
     """A verb's answer: which of the instances it touched failed (gave up, backing off, or
-    `late`: not done when the verb's bound of `waited` seconds passed), and every row."""
+    `late`: not done when the verb's bound of `waited` seconds passed, or when a shutdown
+    ended the wait), and every row."""
     late = list(late)
-    failed = [failure(i, late_reason(i, waited)) for i in late]
+    why = "stopped: the daemon is shutting down" if closing else None
+    failed = [failure(i, why or late_reason(i, waited)) for i in late]
     failed += [failure(i) for i in touched if i.state in FAILED and i not in late]
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
 

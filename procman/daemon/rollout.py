@@ -28,20 +28,12 @@ from typing import Any
 from procman.daemon.group import Group
 from procman.daemon.instance import Instance
 from procman.daemon.report import failure, late_reason
-from procman.daemon.waiters import bound
-from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState
+from procman.daemon.waiters import bound, is_down, up_or_gave_up
+from procman.model import InstanceState
 
 SETTLE_CAP = 1.0
 
 Wait = Callable[..., Awaitable[bool]]  # (instances, done, timeout) -> all done
-
-
-def _up(inst: Instance) -> bool:
-    return inst.state in UP_OR_GAVE_UP
-
-
-def _down(inst: Instance) -> bool:
-    return inst.state in DOWN
 
 
 @dataclass(slots=True)
@@ -57,7 +49,7 @@ async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
         group.ensure_listener(old)
         old.start()
         seconds = bound([old], stop=False)
-        if not await wait([old], _up, seconds):
+        if not await wait([old], up_or_gave_up, seconds):
             return SlotResult(old, late_reason(old, seconds))
         return SlotResult(old, None if old.state == InstanceState.RUNNING else old.reason)
     new = group.new_instance(old.index)
@@ -67,7 +59,7 @@ async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
     try:
         new.start()
         seconds = bound([new], stop=False)
-        up = await wait([new], _up, seconds)
+        up = await wait([new], up_or_gave_up, seconds)
         pid = new.pid
         if new.state == InstanceState.RUNNING and new.ptype.ready.kind != "notify":
             await _settle(wait, new, min(new.ptype.min_uptime, SETTLE_CAP))
@@ -77,7 +69,7 @@ async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
             else:
                 reason = new.reason or f"it ended {new.state.value}"
             new.stop()
-            await wait([new], _down, bound([new], start=False))
+            await wait([new], is_down, bound([new], start=False))
             group.discard_spare(new)
             return SlotResult(
                 old, f"its replacement failed: {reason}; the old process keeps serving",
@@ -87,7 +79,7 @@ async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
     finally:
         new.replacement = False
     await group.drain_then_stop(old)
-    await wait([old], _down, bound([old], start=False))
+    await wait([old], is_down, bound([old], start=False))
     group.held.retire(old_listener)
     return SlotResult(new)
 

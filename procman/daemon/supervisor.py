@@ -16,7 +16,7 @@ from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, cpu_count, load_formation
 from procman.counts import CountSpec, resolve_counts
-from procman.daemon import policy, report, spawn, targets
+from procman.daemon import policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
@@ -30,10 +30,10 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
-from procman.daemon.waiters import Done, Waiters, bound
+from procman.daemon.waiters import Done, Waiters, bound, gone_for_good, is_down, up_or_gave_up
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
-from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
+from procman.model import DOWN, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
 
@@ -87,6 +87,7 @@ class Supervisor:
         self.waiters = Waiters(loop)
         self.wait = self.waiters.wait
         self.restored = state.unclean()
+        self.closing = False
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Supervisor:
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         picked = self.select(target)
         await asyncio.gather(*(g.stop(picked_of(g, picked)) for g in self.groups.values()))
-        down = await self._outcome(picked, picked, _down, bound(picked, start=False))
+        down = await self._outcome(picked, picked, is_down, bound(picked, start=False))
         return {**down, "status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None) -> dict[str, Any]:
@@ -145,7 +146,7 @@ class Supervisor:
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        return await self._outcome(picked, picked, _up_or_gave_up, bound(picked))
+        return await self._outcome(picked, picked, up_or_gave_up, bound(picked))
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
@@ -169,11 +170,12 @@ class Supervisor:
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
+        self.closing = True
         self.waiters.release()  # a verb in progress answers now, with its outcome
         everyone = self._everyone()
         for inst in everyone:
             inst.stop()
-        gone = await self.wait(everyone, _gone, bound(everyone, start=False))
+        gone = await self.wait(everyone, gone_for_good, bound(everyone, start=False))
         if not gone:
             log.warning("instances still up after their kill_timeout: killing them")
         self.launcher.end_all()  # and whatever they left behind
@@ -182,10 +184,8 @@ class Supervisor:
             self._save(running=False)
 
     def kill_all(self) -> None:
-        """The impatient path (a second Ctrl-C): SIGKILL every group now."""
-        for inst in self._everyone():
-            if inst.pid is not None:
-                spawn.kill_group(inst.pid, 9)
+        """The impatient path (a second Ctrl-C): SIGKILL every instance now."""
+        self.launcher.kill_all()
 
     # -- what it reports ------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class Supervisor:
         """Wait (at most `seconds`) for `waited`, then say how each of `touched` ended."""
         await self.wait(waited, done, seconds)
         late = [i for i in waited if not done(i)]
-        return report.outcome(touched, self.instances(), late, seconds)
+        return report.outcome(touched, self.instances(), late, seconds, self.closing)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -348,15 +348,3 @@ class Supervisor:
 
 def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
     return [i for i in picked if i.id.type == group.name]
-
-
-def _down(inst: Instance) -> bool:
-    return inst.state in DOWN
-
-
-def _up_or_gave_up(inst: Instance) -> bool:
-    return inst.state in UP_OR_GAVE_UP
-
-
-def _gone(inst: Instance) -> bool:
-    return not inst.live and inst.state != InstanceState.BACKOFF

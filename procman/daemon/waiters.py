@@ -12,8 +12,24 @@ from collections.abc import Callable, Iterable
 
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import DRAIN_MAX
+from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState
 
 Done = Callable[[Instance], bool]
+
+
+def is_down(inst: Instance) -> bool:
+    """No process, and none coming: what a stop waits for."""
+    return inst.state in DOWN
+
+
+def up_or_gave_up(inst: Instance) -> bool:
+    return inst.state in UP_OR_GAVE_UP
+
+
+def gone_for_good(inst: Instance) -> bool:
+    """No process and no restart pending: what a shutdown waits for."""
+    return not inst.live and inst.state != InstanceState.BACKOFF
+
 
 #: beyond the bound, so the instance's own timers (readiness, SIGKILL) fire first and their
 #: reason is the one reported

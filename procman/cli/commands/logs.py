@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -33,6 +34,8 @@ def logs(project: Project, target: str | None, lines: int, follow: bool) -> None
     """
     fmt = render.log_formatter()
     params = {"target": target, "lines": lines, "follow": follow}
+    if follow:  # "until Ctrl-C", even if our parent started us with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for chunk in project.client.stream("logs", params):
             render.log_lines(chunk["lines"], fmt)
