@@ -96,5 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally stops the loops
+    # Ctrl-C and SIGTERM stop the runs, and the finally stops the loops, even when a shell
+    # started us as a background job (which ignores SIGINT, and pytest would inherit that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

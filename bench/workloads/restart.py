@@ -130,3 +130,66 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
         "(it execs the simple command), so its figure includes one more exec of sh."
     )
     return result
+
+
+# -- the same, with each tool's default settings -------------------------------------------
+
+CHILDREN = 4
+LIFETIME = 6.0  # seconds each child runs before it is killed: each of 4 killed every ~6 s
+
+
+def rotating_runner(m: Manager, children: int, lifetime: float) -> Callable[[], float]:
+    """SIGKILL the child that has run longest, once it has run `lifetime` seconds; ms until
+    its replacement announced itself. With `children` copies and one kill per call, each
+    child lives about `lifetime` seconds between kills."""
+    born = {pid: time.monotonic() for pid in m.announcer.pids[-children:]}
+
+    def once() -> float:
+        pid = min(born, key=born.__getitem__)
+        wait = born[pid] + lifetime - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        elapsed, new = m.kill_and_replace(pid, timeout=10)
+        del born[pid]
+        born[new] = time.monotonic()
+        return elapsed * MS
+
+    return once
+
+
+def run_defaults(pool: Pool, quick: bool) -> WorkloadResult:
+    """Restart after SIGKILL with every tool's default settings (procman: min_uptime 5 s,
+    max_restarts 10, back-off from the second early exit; PM2: min_uptime 1 s, no
+    restart_delay), four children each, one killed at a time, each after ~6 s of life."""
+    reps, warmup = (8, 2) if quick else (20, 4)
+    result = WorkloadResult("restart-defaults")
+    tools, na = side.available(pool, "restart", ("procman", "pm2"))
+    runners: dict[str, Callable[[], float]] = {}
+    for name in tools:
+        m = side.manager(pool, name)
+
+        def start(m: Manager = m) -> None:
+            m.start(Spec(announce_argv(m.fifo()), count=CHILDREN))  # fast=False: defaults
+            m.wait_announced(CHILDREN)
+
+        if side.setup(name, start, na):
+            # the tools take turns, so each waits about LIFETIME / CHILDREN between its kills
+            runners[name] = rotating_runner(m, CHILDREN, LIFETIME)
+    runners[BARE] = BareLoop(pool).once
+    samples = side.interleave(reps, warmup, runners, na, settle=SETTLE)
+    result.compare.append(
+        Compare(
+            "restart-defaults",
+            f"SIGKILL one of {CHILDREN} children (each after ~{LIFETIME:g} s up) → its "
+            "replacement runs, default settings", "ms",
+            tools={t: Stats.of(samples[t]) for t in tools if t in samples},
+            na={t: r for t, r in na.items() if t != BARE},
+            baselines={BARE: Stats.of(samples[BARE])} if BARE in samples else {},
+            versus=("pm2",), versus_text="PM2 with its defaults", target=0.5,
+        )
+    )  # fmt: skip
+    result.notes.append(
+        "Defaults: procman restarts a first early exit at once and backs off from the "
+        "second in a row; each child here has run ~6 s (past min_uptime) when it is killed."
+    )
+    return result

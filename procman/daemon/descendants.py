@@ -121,20 +121,29 @@ def own_cgroup() -> Path | None:
 
 
 class CgroupTree:
+    """`<the daemon's cgroup>/procman-<pid>/run-N/`: one cgroup per process an instance
+    started. The daemon itself stays in its own cgroup, except for the instant of a fork.
+    A SIGKILLed daemon's are ended and removed by the watchdog (watchdog.py)."""
+
     kind = "cgroup"
 
     def __init__(self, parent: Path, later: Later, keep: set[int]) -> None:
         self.parent, self.later, self.keep = parent, later, keep
-        home = parent / f"procman-{os.getpid()}"
-        _clean_stale(parent)
+        home = parent / f"procman-{os.getpid()}"  # exists already after an exec in place
         home.mkdir(exist_ok=True)
         if not (home / "cgroup.kill").exists():  # Linux < 5.14
-            home.rmdir()
+            _rmdir(home)
             raise OSError("no cgroup.kill (Linux 5.14 or later needed)")
         self.root = home
         self.home: Path | None = home
         self.by_pid: dict[int, Path] = {}
-        self._serial = 0
+        self._serial = max([0, *(_serial_of(f) for f in home.glob("run-*"))])
+
+    def adopt(self, pid: int) -> None:
+        """A live instance process found after an exec in place: its cgroup is in /proc."""
+        rel = _cgroup_of(pid)
+        if rel is not None and Path(rel).parent.name == self.root.name:
+            self.by_pid[pid] = self.root / Path(rel).name
 
     @contextlib.contextmanager
     def placing(self, token: str) -> Iterator[Spawn]:
@@ -179,8 +188,10 @@ class CgroupTree:
             self._remove(folder, 0.001)
 
     def end_all(self) -> int:
-        count = sum(len(_members(folder)) for folder in self.by_pid.values())
-        _kill_cgroup(self.root)
+        folders = list(self.by_pid.values())
+        count = sum(len(_members(folder)) for folder in folders)
+        for folder in folders:
+            _kill_cgroup(folder)
         self.by_pid.clear()
         return count + end_subtree(self.keep)  # anything spawned when no cgroup could be made
 
@@ -203,15 +214,20 @@ class CgroupTree:
         self.later(delay, lambda: self._remove(folder, delay * 4))
 
 
-def _clean_stale(parent: Path) -> None:
-    """procman-<pid> cgroups of daemons that are gone (SIGKILLed): end what is left, remove."""
-    for folder in parent.glob("procman-*"):
-        pid = folder.name.partition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            _kill_cgroup(folder)
-            for child in folder.glob("run-*"):
-                _rmdir(child)
-            _rmdir(folder)
+def _serial_of(folder: Path) -> int:
+    tail = folder.name.partition("-")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _cgroup_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        return None
+    return None
 
 
 def _kill_cgroup(folder: Path) -> None:
@@ -389,13 +405,3 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except OSError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -7,7 +7,8 @@ writer is the daemon; when the daemon dies, for any reason, the pipe reaches EOF
 watchdog sends SIGTERM to every group still listed, then SIGKILL a second later. Where the
 instances run in cgroups of their own (descendants.py), a "cPATH" line names the daemon's
 cgroup, and the watchdog ends with `cgroup.kill` there, which reaches processes that left
-their group (setsid, a daemonizing server); without cgroups those are out of its reach.
+their group (setsid, a daemonizing server), and removes those cgroups; without cgroups such
+processes are out of its reach.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ done
 for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
 sleep 1
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
-[ -z "$cg" ] || echo 1 > "$cg/cgroup.kill" 2>/dev/null
+[ -n "$cg" ] || exit 0
+echo 1 > "$cg/cgroup.kill" 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  for d in "$cg"/run-*; do rmdir "$d" 2>/dev/null; done
+  rmdir "$cg" 2>/dev/null && exit 0
+  sleep 0.1
+done
 """
 
 
