@@ -277,11 +277,15 @@ class Proc:
 def read_stat(pid: int) -> Proc | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+            return parse_stat(pid, f.read())
     except OSError:
         return None
+
+
+def parse_stat(pid: int, data: bytes) -> Proc | None:
+    """A live process's ppid, pgid and start time; None for a zombie (the reaper has it)."""
     rest = data[data.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
-    if len(rest) < 20 or rest[0] in (b"Z", b"X"):  # a zombie is dead: the reaper has it
+    if len(rest) < 20 or rest[0] in (b"Z", b"X"):
         return None
     return Proc(pid, int(rest[1]), int(rest[2]), int(rest[19]))
 
@@ -354,16 +358,21 @@ class ProcTree:
         return mine
 
     def _owner(self, proc: Proc, tree: dict[int, Proc], tokens: dict[str, int]) -> int | None:
+        chain: list[Proc] = []
         at: Proc | None = proc
         while at is not None:  # up to a main process, or to the daemon
             if at.ppid in self.leaders:
                 return at.ppid
+            chain.append(at)
             at = tree.get(at.ppid)
-        known = self.seen.get((proc.pid, proc.start))
-        if known is not None:
-            return known
-        token = run_token(proc.pid)
-        return tokens.get(token) if token else None
+        for at in chain:  # below the daemon: whose, by an earlier walk or by the token
+            known = self.seen.get((at.pid, at.start))
+            if known is not None:
+                return known
+            token = run_token(at.pid)
+            if token in tokens:
+                return tokens[token]
+        return None
 
     def signal(self, pid: int, sig: int) -> None:
         for proc in self.owned(pid):

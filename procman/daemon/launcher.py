@@ -74,9 +74,11 @@ class Launcher:
         def exited(pid: int, code: int) -> None:
             popen.returncode = code
             self.by_pid.pop(pid, None)
-            inst.exited(pid, code)  # which SIGKILLs what is left of the group
-            self.tree.exited(pid)  # and what left the group
-            self.watchdog.forget(pid)
+            try:
+                inst.exited(pid, code)  # which SIGKILLs what is left of the group
+            finally:
+                self.tree.exited(pid)  # and what left the group
+                self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
         self.watchdog.watch(pid)

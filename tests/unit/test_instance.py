@@ -813,3 +813,51 @@ def test_every_transition_reports_the_old_state(world: World) -> None:
 )
 def test_describe_exit(code: int, text: str) -> None:
     assert describe_exit(code) == text
+
+
+# -- a reload's replacement, reasons ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["exit", "not ready"])
+def test_a_replacement_is_never_restarted(world: World, how: str) -> None:
+    inst = world.make(ready=ReadyCheck.parse("notify"))
+    inst.replacement = True
+    inst.start()
+    if how == "not ready":
+        inst.not_ready(101, "not ready within 30s (ready: notify)")
+    inst.exited(101, 1)
+    assert inst.state == S.ERRORED  # the reload failed: no restart, no back-off timer
+    assert world.spawner.spawned == [101] and world.timers.pending == []
+    assert inst.reason == (
+        "not ready within 30s (ready: notify)"
+        if how == "not ready"
+        else "exited with code 1 before it was ready (ready: notify)"
+    )
+
+
+def test_a_restart_asked_for_clears_the_old_reason(world: World) -> None:
+    inst = world.running()
+    crash(world, inst, code=127)
+    assert inst.reason == "exited with code 127"
+    inst.mark_ready(102)
+    inst.restart()
+    assert inst.reason is None
+    inst.exited(102, -15)
+    inst.mark_ready(103)
+    assert inst.state == S.RUNNING and inst.reason is None
+
+
+def test_ready_is_a_fact_of_each_process(world: World) -> None:
+    inst = world.running()
+    assert inst.was_ready
+    crash(world, inst, after=60)  # ready and long-lived: at once, not early
+    assert inst.state == S.STARTING and not inst.was_ready and inst.crashes_in_row == 0
+    crash(world, inst, after=60)  # this process never got ready: early, however long
+    assert inst.crashes_in_row == 1
+
+
+def test_memory_restart_keeps_its_reason(world: World) -> None:
+    inst = world.running()
+    inst.memory_restart("memory 530 MB > 512 MB")
+    assert inst.state == S.STOPPING and inst.reason == "memory 530 MB > 512 MB"
+    assert inst.restarts == 1
