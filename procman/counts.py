@@ -93,3 +93,21 @@ def resolve_counts(
         except UsageError as exc:
             raise UsageError(f"cannot scale {name}: {exc}") from None
     return out
+
+
+def start_counts(
+    defaults: Mapping[str, int],
+    keep: Mapping[str, Any],
+    every: int | None,
+    fixed: Mapping[str, int],
+    counts: Mapping[str, Any],
+) -> dict[str, int]:
+    """What `start` sets, later wins: the file's counts (defaults, one per type), what ran
+    (keep), -i for every type, the counts the start itself fixes (a new app's), TYPE=N."""
+    wanted = dict(defaults)
+    wanted.update({n: c for n, c in keep.items() if n in wanted and type(c) is int})
+    if every is not None:
+        wanted = dict.fromkeys(wanted, every)
+    wanted.update(fixed)
+    wanted.update(resolve_counts(counts, wanted, list(defaults)))
+    return wanted

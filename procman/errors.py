@@ -14,6 +14,7 @@ class ErrorCode(str, Enum):
     CONFIG = "config"  # the formation file or env files are wrong
     NOT_FOUND = "not_found"  # no such process type or instance
     PORT_IN_USE = "port_in_use"
+    CONFLICT = "conflict"  # the request would silently undo what runs (another file, a name)
     SPAWN = "spawn"
     FAILED = "failed"  # an operation ran but some instance did not come up
     SHUTTING_DOWN = "shutting_down"
@@ -78,6 +79,10 @@ class DaemonUnavailable(ProcmanError):
 
 class SpawnError(ProcmanError):
     code = ErrorCode.SPAWN
+
+
+class Conflict(ProcmanError):
+    code = ErrorCode.CONFLICT
 
 
 class PortInUse(ProcmanError):

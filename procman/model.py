@@ -91,7 +91,7 @@ class Formation:
 
     root: Path  # the project directory
     types: tuple[ProcessType, ...]
-    source: Path | None = None  # the Procfile / procman.yaml; None for an ad-hoc command
+    source: Path | None = None  # the Procfile / procman.yaml; None when only ad-hoc apps run
     env: dict[str, str] = field(default_factory=dict)  # merged env files
     env_files: tuple[Path, ...] = ()
     log_max_size: int = 10 * 1024 * 1024  # a type's log file is rotated past this size
@@ -145,6 +145,7 @@ class InstanceStatus:
     exit_code: int | None = None
     reason: str | None = None
     status_text: str | None = None  # the instance's own word, from sd_notify STATUS=
+    stale: bool = False  # its process runs an older definition than the installed formation
 
     def as_dict(self) -> dict[str, object]:
         """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""

@@ -20,13 +20,19 @@ def project_key(project: str | os.PathLike) -> str:
     return f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
 
 
+def socket_dir(env: Env = None) -> str:
+    """Where daemons put their sockets unless PROCMAN_SOCKET says otherwise; `procman ls`
+    looks here."""
+    env = os.environ if env is None else env
+    runtime = env.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "procman") if runtime else f"/tmp/procman-{os.getuid()}"
+
+
 def socket_path(project: str | os.PathLike, env: Env = None) -> str:
     env = os.environ if env is None else env
     if env.get("PROCMAN_SOCKET"):
         return env["PROCMAN_SOCKET"]
-    runtime = env.get("XDG_RUNTIME_DIR")
-    base = os.path.join(runtime, "procman") if runtime else f"/tmp/procman-{os.getuid()}"
-    return os.path.join(base, f"{project_key(project)}.sock")
+    return os.path.join(socket_dir(env), f"{project_key(project)}.sock")
 
 
 def home(project: str | os.PathLike, env: Env = None) -> str:

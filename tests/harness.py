@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from procman import paths
 from procman.cli.client import Client
 from procman.errors import ProcmanError
 
@@ -67,21 +68,38 @@ def free_port() -> int:
 
 
 class Harness:
-    """One project directory, its daemon and everything it started."""
+    """One project directory, its daemon and everything it started.
 
-    def __init__(self, root: Path, sock_dir: Path) -> None:
+    By default the daemon's socket is PROCMAN_SOCKET in sock_dir. With runtime_dir, sock_dir
+    is XDG_RUNTIME_DIR instead and the socket goes where procman puts it by default (what
+    `procman ls` scans), so several harnesses can share one socket directory."""
+
+    def __init__(self, root: Path, sock_dir: Path, runtime_dir: bool = False) -> None:
         self.root = root
-        self.sock = sock_dir / "d.sock"
+        env = {k: v for k, v in os.environ.items() if k != "PROCMAN_SOCKET"}
         self.env = {
-            **os.environ,
-            "PROCMAN_SOCKET": str(self.sock),
+            **env,
             "PROCMAN_HOME": str(root / ".procman"),
             "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "NO_COLOR": "1",
             "TERM": "dumb",
         }
+        if runtime_dir:
+            self.env["XDG_RUNTIME_DIR"] = str(sock_dir)
+            self.env["PROCMAN_TEST_PROJECT"] = str(root)  # how ours() knows our processes
+            self.sock = Path(paths.socket_path(root, self.env))
+        else:
+            self.sock = sock_dir / "d.sock"
+            self.env["PROCMAN_SOCKET"] = str(self.sock)
         self.client = Client(root, self.sock)
         self.background: list[subprocess.Popen] = []
+
+    @property
+    def mark(self) -> tuple[str, str]:
+        """The variable every process of this project inherits, and its value."""
+        if "PROCMAN_TEST_PROJECT" in self.env:
+            return "PROCMAN_TEST_PROJECT", self.env["PROCMAN_TEST_PROJECT"]
+        return "PROCMAN_SOCKET", str(self.sock)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -181,7 +199,7 @@ class Harness:
             if proc.pid == me:
                 continue
             try:
-                mine = proc.environ().get("PROCMAN_SOCKET") == str(self.sock)
+                mine = proc.environ().get(self.mark[0]) == self.mark[1]
                 if mine and proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)
             except (psutil.Error, OSError):

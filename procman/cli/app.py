@@ -19,13 +19,18 @@ COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
     "daemon": "daemon:daemon",
+    "delete": "delete:delete",
+    "describe": "describe:describe",
+    "env": "env:env",
     "export": "export:export",
     "kill": "shutdown:shutdown",
+    "list": "ls:ls",
     "logs": "logs:logs",
+    "ls": "ls:ls",
     "monit": "monit:monit",
     "ps": "status:status",
     "reload": "reload:reload",
-    "restart": "simple:restart",
+    "restart": "restart:restart",
     "scale": "scale:scale",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
@@ -72,6 +77,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       procman start -i max        every type gets one instance per CPU
       procman scale web=8         also web=max, web=+2, web=-1
       procman status              what runs (--json for scripts)
+      procman ls                  every daemon of yours, in every project
       procman logs -f             merged logs, live
       procman shutdown            stop everything and the daemon
     """

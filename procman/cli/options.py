@@ -76,8 +76,9 @@ def source_params(
     port: int | None,
     env_files: str | None,
     no_env_file: bool,
-) -> dict[str, Any] | None:
-    """What the daemon should load: None means "whatever it had, or the project's file"."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """What the daemon should load (None: whatever it had, or the project's file), and the
+    ad-hoc app to add when TARGET is a command or a script (PM2's `start`)."""
     import shlex
     from pathlib import Path
 
@@ -97,18 +98,19 @@ def source_params(
             command = f"{shlex.quote(runner)} {quoted}" if runner else quoted
         else:
             command = target
+    if command is not None and procfile is not None:
+        raise UsageError("give a formation file or a command to run, not both")
     files = tuple(f.strip() for f in env_files.split(",") if f.strip()) if env_files else None
-    if not (procfile or command or files or no_env_file or port):
-        return None
-    return Source(
+    app = {"name": name, "cmd": command, "port": port} if command is not None else None
+    if not (procfile or files or no_env_file or (port and app is None)):
+        return None, app
+    source = Source(
         procfile=procfile,
-        command=command,
-        name=name,
-        port=port if command else None,
         env_files=files,
         no_env_file=no_env_file,
-        port_base=port if port and not command else 5000,
-    ).to_dict()
+        port_base=port if port and app is None else 5000,
+    )
+    return source.to_dict(), app
 
 
 def count_param(text: str | None) -> str | None:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
+STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
 STATE_STYLE = {
     "running": "green",
@@ -88,7 +89,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return [
         row["id"],
         str(row["pid"] or "-"),
-        row["state"],
+        row["state"] + (STALE_MARK if row.get("stale") else ""),
         duration(row.get("uptime_s")),
         str(row.get("restarts", 0)),
         "-" if cpu is None else f"{cpu:.1f}%",
@@ -100,14 +101,26 @@ def _cells(row: dict[str, Any]) -> list[str]:
 # -- status ---------------------------------------------------------------------------------
 
 
-def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Why instances are down or were restarted, and what they say about themselves."""
+def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[str]:
+    """Why instances are down or were restarted, what they say about themselves, and which
+    run an older definition than the files."""
     notes = []
     for r in rows:
         if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
             notes.append(f"{r['id']}: {r['reason']}")
         if r.get("status_text"):
             notes.append(f"{r['id']}: {r['status_text']}")
+    stale = [r["id"] for r in rows if r.get("stale")]
+    if stale:
+        notes.append(
+            f"{STALE_MARK} {', '.join(stale)}: started before the formation was last read, "
+            'so running an older command or env; "procman restart" (or reload) runs the new one'
+        )
+    if changed:
+        notes.append(
+            f"{', '.join(changed)} changed since the daemon read it; "
+            '"procman restart" (or reload) runs what the files say now'
+        )
     return notes
 
 
@@ -168,16 +181,22 @@ def _total_cells(t: TypeTotals) -> list[str]:
     ]
 
 
-def status_table(rows: list[dict[str, Any]], types: list[dict[str, Any]] | None = None) -> None:
+def status_table(
+    rows: list[dict[str, Any]],
+    types: list[dict[str, Any]] | None = None,
+    changed: list[str] | None = None,
+) -> None:
     """Instances grouped by type, each type closed by a total line."""
     if not rows:
         info("no instances")
+        for note in _notes(rows, changed):
+            info(note)
         return
     summaries = {t["name"]: t for t in types or []}
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows) + [
+    notes = _notes(rows, changed) + [
         f"{t['name']}: {t['autoscale']['last']}"
         for t in summaries.values()
         if t.get("autoscale") and t["autoscale"].get("last")
@@ -221,6 +240,8 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
     """Print what a start/scale/restart/reload/stop did; True when every instance it
     touched ended as asked (the daemon says which did not, and why)."""
     rows = result.get("status", [])
+    for note in result.get("notes", []):
+        info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
         ident, state, reason = failure["id"], failure["state"], failure.get("reason")

@@ -1,4 +1,4 @@
-""".env files and the environment each instance gets (SPEC §3).
+""".env files and the environment each instance gets.
 
 Files are read with python-dotenv, so quoting, `export X=1` and `${VAR}` expansion behave as
 users of Foreman/Honcho and every dotenv library expect. dotenv itself only logs a line it

@@ -11,13 +11,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from procman.config.adhoc import AdHoc
 from procman.config.envfiles import display_path, read_env_files
-from procman.config.procfile import FOREMAN_FILE, foreman_counts, mentions_port, parse_procfile
+from procman.config.procfile import FOREMAN_FILE, foreman_counts, parse_procfile
 from procman.counts import cpu_count
 from procman.errors import ConfigError, ErrorCode
-from procman.model import NAME_RE, Formation, ProcessType, ReadyCheck
+from procman.model import Formation, ProcessType
 
-__all__ = ["Source", "apply_counts", "cpu_count", "find_file", "load_formation"]
+__all__ = ["AdHoc", "Source", "apply_counts", "cpu_count", "find_file", "load_formation"]
 
 #: Looked for in the project directory, in this order.
 CANDIDATES = ("procman.yaml", "procman.yml", "Procfile")
@@ -30,12 +31,12 @@ def _is_port(value: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """What to load. JSON-able: it travels over the control socket and into state.json."""
+    """What to load: a formation file (or none) plus the ad-hoc apps started beside it.
+    JSON-able: it travels over the control socket and into state.json."""
 
     procfile: str | None = None  # -f FILE; relative paths are taken from the project dir
-    command: str | None = None  # an ad-hoc command instead of a file
-    name: str = "web"  # the type name of the ad-hoc command
-    port: int | None = None  # ad-hoc only: the daemon binds it (socket=True); ignored for files
+    no_file: bool = False  # no formation file: the ad-hoc apps are the whole formation
+    apps: tuple[AdHoc, ...] = ()  # `procman start CMD --name N`, in the order they came
     env_files: tuple[str, ...] | None = None  # None = .env or the yaml's env_file
     no_env_file: bool = False
     port_base: int = 5000
@@ -43,19 +44,23 @@ class Source:
     def __post_init__(self) -> None:
         if self.env_files is not None and not isinstance(self.env_files, tuple):
             object.__setattr__(self, "env_files", tuple(self.env_files))
-        if self.procfile is not None and self.command is not None:
+        if not isinstance(self.apps, tuple):
+            object.__setattr__(self, "apps", tuple(self.apps))
+        if self.procfile is not None and self.no_file:
             raise ConfigError("give a formation file or a command to run, not both")
-        if not NAME_RE.fullmatch(self.name):
-            raise ConfigError(
-                f"{self.name!r} is not a process type name (letters, digits, '_' and '-')"
-            )
-        if self.port is not None and not _is_port(self.port):
-            raise ConfigError(f"port {self.port} is not a port (1-65535)")
+        names = [app.name for app in self.apps]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"ad-hoc app {twice[0]!r} is given twice")
         if not _is_port(self.port_base):
             raise ConfigError(f"port base {self.port_base} is not a port (1-65535)")
 
+    def app(self, name: str) -> AdHoc | None:
+        return next((app for app in self.apps if app.name == name), None)
+
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["apps"] = [app.to_dict() for app in self.apps]
         if self.env_files is not None:
             data["env_files"] = list(self.env_files)
         return data
@@ -64,11 +69,11 @@ class Source:
     def from_dict(cls, data: dict) -> Source:
         if not isinstance(data, dict):
             raise ConfigError(f"source: expected an object, got {type(data).__name__}")
+        data = _legacy(data)
         shapes: dict[str, tuple[type, ...]] = {
             "procfile": (str, type(None)),
-            "command": (str, type(None)),
-            "name": (str,),
-            "port": (int, type(None)),
+            "no_file": (bool,),
+            "apps": (list, tuple),
             "env_files": (list, tuple, type(None)),
             "no_env_file": (bool,),
             "port_base": (int,),
@@ -76,13 +81,34 @@ class Source:
         for key, value in data.items():
             if key not in shapes:
                 raise ConfigError(f"source: unknown key {key!r}; valid keys: {', '.join(shapes)}")
-            # bool is an int subclass, and `port: true` is a bug, not port 1.
-            if not isinstance(value, shapes[key]) or (key.startswith("port") and value is True):
+            # bool is an int subclass, and `port_base: true` is a bug, not port 1.
+            if not isinstance(value, shapes[key]) or (key == "port_base" and value is True):
                 raise ConfigError(f"source.{key}: {value!r} has the wrong type")
         files = data.get("env_files")
         if files is not None and not all(isinstance(item, str) for item in files):
             raise ConfigError(f"source.env_files: {files!r} is not a list of strings")
-        return cls(**data)
+        apps = tuple(AdHoc.from_dict(app) for app in data.get("apps", ()))
+        return cls(**{**data, "apps": apps})
+
+
+def _legacy(data: dict) -> dict:
+    """The one-command source of procman before ad-hoc apps (state.json of an older daemon):
+    {"command", "name", "port"} becomes a formation of that one app."""
+    if "command" not in data:
+        return data
+    data = dict(data)
+    command, name, port = data.pop("command"), data.pop("name", "web"), data.pop("port", None)
+    if command is None:
+        return data
+    if data.get("procfile") is not None:
+        raise ConfigError("give a formation file or a command to run, not both")
+    if not isinstance(command, str) or not isinstance(name, str):
+        raise ConfigError("source.command: expected a string")
+    if port is not None and (type(port) is not int or not _is_port(port)):
+        raise ConfigError(f"source.port: {port!r} is not a port (1-65535)")
+    base = data.get("port_base", 5000)
+    app = AdHoc.create(name, command, port, port_base=base if _is_port(base) else 5000)
+    return {**data, "no_file": True, "apps": [app.to_dict()]}
 
 
 def find_file(project: Path, source: Source) -> Path:
@@ -98,31 +124,14 @@ def find_file(project: Path, source: Source) -> Path:
     raise ConfigError(f"no Procfile or procman.yaml in {project} (create one, or pass -f FILE)")
 
 
-def _adhoc(source: Source) -> ProcessType:
-    cmd = (source.command or "").strip()
-    if not cmd:
-        raise ConfigError("the command to run is empty")
-    port = source.port
-    if port is None and mentions_port(cmd):
-        port = source.port_base
-    return ProcessType(
-        name=source.name,
-        cmd=cmd,
-        port=port,
-        socket=source.port is not None,
-        ready=ReadyCheck("port") if port is not None else ReadyCheck("none"),
-    )
-
-
 def load_formation(project: Path, source: Source) -> Formation:
     """Read everything `source` points at, relative to the project directory."""
     project = project.absolute()
     yaml_env_files: list[str] | None = None
     settings: dict[str, Any] = {}
     path: Path | None = None
-    if source.command is not None:
-        types = [_adhoc(source)]
-    else:
+    types: list[ProcessType] = []
+    if not source.no_file:
         path = find_file(project, source)
         shown = display_path(path, project)
         try:
@@ -146,6 +155,8 @@ def load_formation(project: Path, source: Source) -> Formation:
             types = [replace(t, instances=counts.get(t.name, t.instances)) for t in types]
         if not types:
             raise ConfigError("declares no process types", shown)
+        _check_apps(types, source.apps, shown)
+    types += [app.ptype() for app in source.apps]
 
     if source.no_env_file:
         names: list[str] = []
@@ -165,6 +176,18 @@ def load_formation(project: Path, source: Source) -> Formation:
         env_files=env_files,
         **settings,
     )
+
+
+def _check_apps(types: list[ProcessType], apps: tuple[AdHoc, ...], shown: str) -> None:
+    """A file type must not take the name of an ad-hoc app: which would run is a guess."""
+    for ptype in types:
+        if any(app.name == ptype.name for app in apps):
+            raise ConfigError(
+                f'process type "{ptype.name}" is also an ad-hoc app of this project; '
+                f'rename one, or "procman delete {ptype.name}" first',
+                shown,
+                ptype.line,
+            )
 
 
 def apply_counts(

@@ -8,9 +8,9 @@ shutdown.
 
 Two ways, picked once at start:
 
-- **cgroup v2**, where the daemon's own cgroup is writable (root, or a delegated subtree
-  as systemd gives a user service with `Delegate=yes`): each process an instance starts
-  runs in a cgroup of its own under `<daemon's cgroup>/procman-<pid>/`. The daemon moves
+- **cgroup v2** (cgroups.py), where the daemon's own cgroup is writable (root, or the
+  delegated subtree systemd gives a service with `Delegate=yes`): each process an instance
+  starts runs in a cgroup of its own under `<daemon's cgroup>/procman-<pid>/`. The daemon moves
   itself into the new cgroup for the fork and back right after, so the child is born in it
   (no window in which it could fork outside). Nothing escapes a cgroup: a stop sends its
   signal to every process listed in `cgroup.procs`, and once the main process is gone,
@@ -30,7 +30,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +38,6 @@ log = logging.getLogger("procman.descendants")
 
 Later = Callable[[float, Callable[[], None]], Any]  # loop.call_later
 RUN_VAR = "PROCMAN_RUN"
-CLOSE_WAIT = 1.0  # seconds shutdown waits for killed processes to leave their cgroups
 
 
 class Spawn:
@@ -75,10 +73,12 @@ def pick(later: Later, env: dict[str, str], keep: set[int]) -> Tree:
     """The cgroup tree where the daemon may write its own cgroup, else the /proc walk.
     keep: pids of the daemon's own helpers (the watchdog), never ended."""
     if env.get("PROCMAN_CGROUP", "1").lower() not in ("0", "no", "off", "false"):
-        place = own_cgroup()
+        from procman.daemon import cgroups  # which imports this module's helpers
+
+        place = cgroups.own_cgroup()
         if place is not None:
             try:
-                return CgroupTree(place, later, keep)
+                return cgroups.CgroupTree(place, later, keep)
             except OSError as exc:
                 log.info("no cgroup of our own under %s (%s): using /proc", place, exc)
     return ProcTree(later, keep)
@@ -88,178 +88,8 @@ def end_subtree(keep: set[int]) -> int:
     """SIGKILL every live descendant of the daemon but `keep`; how many."""
     left = [p for p in subtree(os.getpid()).values() if p.pid not in keep]
     for proc in left:
-        _signal(proc.pid, signal.SIGKILL)
+        send(proc.pid, signal.SIGKILL)
     return len(left)
-
-
-# -- cgroup v2 -----------------------------------------------------------------------------
-
-
-def own_cgroup() -> Path | None:
-    """The directory of this process's cgroup v2, if it is mounted and writable by us."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    rel = next((line[3:] for line in lines if line.startswith("0::")), None)
-    if rel is None:
-        return None
-    for line in mounts:
-        left, _, right = line.partition(" - ")
-        if right.split(" ", 1)[0] != "cgroup2":
-            continue
-        fields = left.split()
-        root, mount = fields[3], fields[4]
-        if not rel.startswith(root.rstrip("/") + "/") and rel != root:
-            continue
-        folder = Path(mount) / rel[len(root.rstrip("/")) :].lstrip("/")
-        procs = folder / "cgroup.procs"
-        if os.access(folder, os.W_OK) and os.access(procs, os.W_OK):
-            return folder
-    return None
-
-
-class CgroupTree:
-    """`<the daemon's cgroup>/procman-<pid>/run-N/`: one cgroup per process an instance
-    started. The daemon itself stays in its own cgroup, except for the instant of a fork.
-    A SIGKILLed daemon's are ended and removed by the watchdog (watchdog.py)."""
-
-    kind = "cgroup"
-
-    def __init__(self, parent: Path, later: Later, keep: set[int]) -> None:
-        self.parent, self.later, self.keep = parent, later, keep
-        home = parent / f"procman-{os.getpid()}"  # exists already after an exec in place
-        home.mkdir(exist_ok=True)
-        if not (home / "cgroup.kill").exists():  # Linux < 5.14
-            _rmdir(home)
-            raise OSError("no cgroup.kill (Linux 5.14 or later needed)")
-        self.root = home
-        self.home: Path | None = home
-        self.by_pid: dict[int, Path] = {}
-        self._serial = max([0, *(_serial_of(f) for f in home.glob("run-*"))])
-
-    def adopt(self, pid: int) -> None:
-        """A live instance process found after an exec in place: its cgroup is in /proc."""
-        rel = _cgroup_of(pid)
-        if rel is not None and Path(rel).parent.name == self.root.name:
-            self.by_pid[pid] = self.root / Path(rel).name
-
-    @contextlib.contextmanager
-    def placing(self, token: str) -> Iterator[Spawn]:
-        self._serial += 1
-        folder = self.root / f"run-{self._serial}"
-        try:
-            folder.mkdir()
-            _write(folder / "cgroup.procs", "0")  # the daemon itself, for the fork only
-        except OSError as exc:
-            log.warning("cannot use cgroup %s (%s); only shutdown ends its strays", folder, exc)
-            _rmdir(folder)
-            yield Spawn(token)
-            return
-        spawn = Spawn(token, folder)
-        try:
-            yield spawn
-        finally:
-            try:
-                _write(self.parent / "cgroup.procs", "0")
-            except OSError as exc:  # cannot happen while the parent is ours; say so if it does
-                log.error("cannot move the daemon back to %s: %s", self.parent, exc)
-            if spawn.pid is None:
-                _rmdir(folder)
-            else:
-                self.by_pid[spawn.pid] = folder
-
-    def signal(self, pid: int, sig: int) -> None:
-        folder = self.by_pid.get(pid)
-        if folder is None:
-            return
-        if sig == signal.SIGKILL:
-            _kill_cgroup(folder)
-            return
-        for member in _members(folder):
-            if member != pid and _pgid(member) != pid:  # the group had killpg already
-                _signal(member, sig)
-
-    def exited(self, pid: int) -> None:
-        folder = self.by_pid.pop(pid, None)
-        if folder is not None:
-            _kill_cgroup(folder)
-            self._remove(folder, 0.001)
-
-    def end_all(self) -> int:
-        folders = list(self.by_pid.values())
-        count = sum(len(_members(folder)) for folder in folders)
-        for folder in folders:
-            _kill_cgroup(folder)
-        self.by_pid.clear()
-        return count + end_subtree(self.keep)  # anything spawned when no cgroup could be made
-
-    def close(self) -> None:
-        """Remove our cgroups; what was killed in them may take a moment to go."""
-        delay, deadline = 0.001, time.monotonic() + CLOSE_WAIT
-        while True:
-            left = [f for f in self.root.glob("run-*") if not _rmdir(f)]
-            if _rmdir(self.root) or time.monotonic() > deadline:
-                if left:
-                    log.warning("cgroups left behind: %s", ", ".join(map(str, left)))
-                return
-            time.sleep(delay)  # shutdown's last step: nothing else waits on the loop
-            delay = min(delay * 2, 0.05)
-
-    def _remove(self, folder: Path, delay: float) -> None:
-        """rmdir once the killed processes are gone (it fails while any is still dying)."""
-        if _rmdir(folder) or delay > 1.0:
-            return
-        self.later(delay, lambda: self._remove(folder, delay * 4))
-
-
-def _serial_of(folder: Path) -> int:
-    tail = folder.name.partition("-")[2]
-    return int(tail) if tail.isdigit() else 0
-
-
-def _cgroup_of(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
-        return None
-    return None
-
-
-def _kill_cgroup(folder: Path) -> None:
-    try:
-        _write(folder / "cgroup.kill", "1")
-    except OSError:
-        pass
-
-
-def _members(folder: Path) -> list[int]:
-    try:
-        return [int(x) for x in (folder / "cgroup.procs").read_text().split()]
-    except (OSError, ValueError):
-        return []
-
-
-def _rmdir(folder: Path) -> bool:
-    try:
-        folder.rmdir()
-        return True
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-
-
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 # -- /proc ---------------------------------------------------------------------------------
@@ -377,7 +207,7 @@ class ProcTree:
     def signal(self, pid: int, sig: int) -> None:
         for proc in self.owned(pid):
             if proc.pgid != pid:  # the group had killpg already
-                _signal(proc.pid, sig)
+                send(proc.pid, sig)
 
     def exited(self, pid: int) -> None:
         # after the restart that may follow: the walk costs milliseconds, and what the
@@ -386,7 +216,7 @@ class ProcTree:
 
     def _reap(self, pid: int) -> None:
         for proc in self.owned(pid):
-            _signal(proc.pid, signal.SIGKILL)
+            send(proc.pid, signal.SIGKILL)
         self.leaders.pop(pid, None)
         self.seen = {k: v for k, v in self.seen.items() if v != pid}
 
@@ -402,14 +232,14 @@ class ProcTree:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _pgid(pid: int) -> int | None:
+def pgid_of(pid: int) -> int | None:
     try:
         return os.getpgid(pid)
     except OSError:
         return None
 
 
-def _signal(pid: int, sig: int) -> None:
+def send(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except OSError:

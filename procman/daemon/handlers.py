@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import inspect
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from procman import __version__, protocol
+from procman.config.describe import describe_formation
+from procman.daemon import describe, report, targets
 from procman.daemon.logs import LogHub, Subscriber, split_lines
 from procman.daemon.server import Stream
 from procman.daemon.supervisor import Supervisor
-from procman.errors import ErrorCode, ProcmanError
+from procman.errors import ErrorCode, NotFound, ProcmanError
+from procman.model import Formation
 
 DEFAULT_LINES = 50
 MAX_LINES = 100_000
@@ -27,6 +31,7 @@ class Handlers:
     ) -> None:
         self.supervisor, self.hub, self.on_shutdown = supervisor, hub, on_shutdown
         self.closing = False
+        self.started = time.time()
         self.table: dict[str, Callable[..., Awaitable[Any]]] = {}
         for method, shape in protocol.METHODS.items():
             handler = getattr(self, method)
@@ -45,6 +50,8 @@ class Handlers:
             "pid": os.getpid(),
             "project": str(self.supervisor.project),
             "version": __version__,
+            "started": self.started,
+            "uptime_s": round(time.time() - self.started, 3),
             "dropped_log_lines": self.hub.dropped_lines,
             "descendants": self.supervisor.launcher.tree.kind,
         }
@@ -55,6 +62,9 @@ class Handlers:
         return {
             "instances": self.supervisor.status(target),
             "types": self.supervisor.summaries(),
+            "changed_files": describe.changed_since(
+                self.supervisor.formation, self.supervisor.read
+            ),
         }
 
     async def start(
@@ -62,14 +72,20 @@ class Handlers:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        app: dict[str, Any] | None = None,
+        force: bool = False,
+        replace: bool = False,
     ) -> dict[str, Any]:
-        return await self.supervisor.start(source, counts, instances)
+        return await self.supervisor.start(source, counts, instances, app, force, replace)
+
+    async def delete(self, type: str) -> dict[str, Any]:
+        return await self.supervisor.delete(type)
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         return await self.supervisor.stop(target)
 
-    async def restart(self, target: str | None = None) -> dict[str, Any]:
-        return await self.supervisor.restart(target)
+    async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
+        return await self.supervisor.restart(target, update)
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         if parallel < 1:
@@ -140,7 +156,26 @@ class Handlers:
             self.supervisor.events.unsubscribe(feed)
 
     async def formation(self) -> dict[str, Any]:
-        return self.supervisor.formation_info()
+        return describe_formation(self._formation(), self.supervisor.desired())
+
+    async def describe(self, target: str) -> dict[str, Any]:
+        """Reads only: what describe.py makes of the supervisor's groups and records."""
+        sup = self.supervisor
+        insts = sup.select(target)  # a type may have none: then target is the type's name
+        rows = report.sampled_rows(insts, sup.sampler)
+        group = sup.groups[insts[0].id.type if insts else target]
+        files = self.hub.files(group.name)
+        return describe.describe(group, insts, rows, self._formation(), sup.source, files)
+
+    async def env(self, target: str, reveal: bool = False) -> dict[str, Any]:
+        inst = targets.one(self.supervisor.groups, self._formation(), target)
+        return describe.environment(inst, reveal)
+
+    def _formation(self) -> Formation:
+        formation = self.supervisor.formation
+        if formation is None:
+            raise NotFound('no formation is loaded; run "procman start"')
+        return formation
 
     async def metrics(self) -> dict[str, Any]:
         return self.supervisor.metrics()

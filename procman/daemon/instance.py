@@ -110,6 +110,7 @@ class Instance:
         self.listener: Any = None  # the held socket its process got on fd 3, if any
         self.notified: Any = None  # readiness: an asyncio.Event set by READY=1 (notify types)
         self.probe: Any = None  # readiness: the task checking this process, if one runs
+        self.launched: Any = None  # launcher: what the current (or last) process started with
         self._timer: TimerHandle | None = None
         self._start_after_stop = False
         self._crash_on_exit = False  # a stop we asked for because the instance failed

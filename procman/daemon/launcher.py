@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from procman.daemon import descendants, spawn
@@ -18,10 +20,37 @@ from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
 from procman.daemon.watchdog import Watchdog
 from procman.errors import SpawnError
+from procman.model import ProcessType
 
 log = logging.getLogger("procman.launcher")
 
 EnvFor = Callable[[Instance], dict[str, str]]
+#: What a process keeps of its definition once started: a change here needs a new process.
+#: (restart policy, timeouts, readiness and limits apply to the running one at once.)
+SPAWN_FIELDS = ("cmd", "env", "port", "socket", "cwd")
+
+
+@dataclass(slots=True)
+class Launch:
+    """What one process of an instance was started with: `describe` and `env` show it, and
+    `stale` says whether the formation installed since then would start it differently."""
+
+    ptype: ProcessType
+    files_env: Mapping[str, str]  # the env files' values then
+    argv: list[str]  # what was exec'd (after setpriv)
+    cwd: str
+    env: dict[str, str]
+    listener: tuple[str, int] | None  # (host, port) of the listener on fd 3
+    started: float  # unix time
+    stale: bool = False
+
+    def compare(self, ptype: ProcessType, files_env: Mapping[str, str]) -> None:
+        if ptype is self.ptype and files_env is self.files_env:
+            self.stale = False
+            return
+        self.stale = files_env != self.files_env or any(
+            getattr(ptype, name) != getattr(self.ptype, name) for name in SPAWN_FIELDS
+        )
 
 
 class Launcher:
@@ -47,6 +76,14 @@ class Launcher:
         if self.tree.home is not None:
             watchdog.cgroup(self.tree.home)
         log.debug("descendants found by %s", self.tree.kind)
+        self.files_env: Mapping[str, str] = {}  # of the installed formation
+
+    def installed(self, files_env: Mapping[str, str], insts: Iterable[Instance]) -> None:
+        """A (re-read) formation is installed: which processes now run an older definition."""
+        self.files_env = files_env
+        for inst in insts:
+            if inst.launched is not None:
+                inst.launched.compare(inst.ptype, files_env)
 
     def spawn(self, inst: Instance) -> int:
         ptype = inst.ptype
@@ -70,6 +107,13 @@ class Launcher:
         pid = popen.pid
         # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
         self.by_pid[pid] = inst
+        if listener is not None:
+            env["LISTEN_PID"] = str(pid)  # what the shell sets for a simple command
+        where = (self.held.host, ptype.port) if listener is not None and ptype.port else None
+        argv = spawn.command_argv(ptype.cmd, listener is not None)  # as spawn_process ran it
+        inst.launched = Launch(
+            ptype, self.files_env, argv, str(ptype.cwd or self.project), env, where, time.time()
+        )
 
         def exited(pid: int, code: int) -> None:
             popen.returncode = code

@@ -11,12 +11,12 @@ import asyncio
 import errno
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from procman.daemon.steering import PortGroup, queued
 from procman.errors import PortInUse
-from procman.model import InstanceId, InstanceState
+from procman.model import InstanceId, InstanceState, ProcessType
 
 BACKLOG = 1024
 DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
@@ -56,6 +56,16 @@ def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, s
             continue
         found.append((conn.pid, process_name(conn.pid)))
     return found
+
+
+def check_ports(
+    types: Iterable[ProcessType], counts: Mapping[str, int], host: str, own_pids: set[int]
+) -> None:
+    """Before anything changes: a port type that has nothing of ours up yet (types) must find
+    its port free of other programs, or the kernel would let us share it with them silently."""
+    for ptype in types:
+        if ptype.port and counts.get(ptype.name, 1):
+            check_port_free(ptype.port, host, own_pids)
 
 
 def check_port_free(port: int, host: str, own_pids: set[int]) -> None:

@@ -229,6 +229,10 @@ class LogHub:
             os.close(fd)
         rotate(self.logs_dir / f"{type_name}.log", self.keep)
 
+    def files(self, type_name: str) -> dict[str, str]:
+        """Where a type's output goes: `describe` shows it."""
+        return {"log": str(self.logs_dir / f"{type_name}.log")}
+
     def file_tail(
         self, lines: int, type_name: str | None = None, label: str | None = None
     ) -> list[tuple[float, str, str]]:

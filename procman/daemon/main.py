@@ -146,7 +146,7 @@ async def _serve(
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
             log.warning("second %s: killing every instance", signal.Signals(signum).name)
-            supervisor.kill_all()
+            supervisor.launcher.kill_all()
             return
         log.info("%s: stopping everything", signal.Signals(signum).name)
         loop.create_task(stop_everything())
@@ -194,7 +194,7 @@ async def _autostart(
             on_error(str(exc))
         failed.append(True)
         return
-    if supervisor.closing:  # a signal or `shutdown` ended the start: nothing failed
+    if supervisor.waiters.released:  # a signal or `shutdown` ended the start: no failure
         return
     for failure in outcome["failed"]:
         message = f"{failure['id']} {failure['state']}: {failure['reason']}"

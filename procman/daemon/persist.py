@@ -1,15 +1,18 @@
-"""state.json: the formation's source and counts, written atomically after every change."""
+"""state.json: the formation's source (its file and its ad-hoc apps) and counts, written
+atomically after every change."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from procman.config.load import Source
 from procman.errors import ConfigError
+from procman.model import Formation
 
 log = logging.getLogger("procman.persist")
 
@@ -68,6 +71,19 @@ class StateFile:
             return state
         return None
 
+    def record(
+        self,
+        source: Source | None,
+        formation: Formation | None,
+        desired: dict[str, int],
+        running: bool,
+    ) -> None:
+        """The formation's source (file and ad-hoc apps) and the count of each type it has,
+        or of a type it dropped that still has instances to stop."""
+        names = formation.names if formation else []
+        counts = {n: c for n, c in desired.items() if c or n in names}
+        self.save(source.to_dict() if source else None, names, counts, running)
+
     def save(
         self,
         source: dict[str, Any] | None,
@@ -100,5 +116,5 @@ def saved_source(state: dict[str, Any] | None) -> Source | None:
         return None
     if saved.procfile is not None and not Path(saved.procfile).exists():
         log.warning("the saved formation %s is gone; using the project's", saved.procfile)
-        return None
+        return replace(saved, procfile=None)  # its ad-hoc apps come back all the same
     return saved

@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from procman.daemon.instance import Instance
 from procman.model import InstanceState, ProcessType
-
-if TYPE_CHECKING:
-    from procman.daemon.instance import Instance
 
 log = logging.getLogger("procman.readiness")
 

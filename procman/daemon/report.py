@@ -31,6 +31,7 @@ def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
         exit_code=inst.exit_code,
         reason=inst.reason,
         status_text=inst.status_text,
+        stale=inst.live and inst.launched is not None and inst.launched.stale,
     )
 
 

@@ -65,6 +65,12 @@ def shell_command(cmd: str, listen_pid: bool) -> str:
     return script
 
 
+def command_argv(cmd: str, listener: bool) -> list[str]:
+    """What runs for cmd: its words when it needs no shell, else /bin/sh -c SCRIPT."""
+    plain = plain_argv(cmd) if not listener else None  # LISTEN_PID needs the shell's $$
+    return plain or ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener)]
+
+
 def _child_setup(parent: int) -> None:
     """The fallback without setpriv: runs in the child between fork and exec."""
     if _prctl is not None:
@@ -96,9 +102,7 @@ def spawn_process(
         pass
     # The child's end must block: a child writing to a full pipe waits, it does not fail.
     os.set_blocking(write_fd, True)
-    plain = plain_argv(cmd) if listener_fd is None else None  # LISTEN_PID needs the shell's $$
-    script = plain or ["/bin/sh", "-c", shell_command(cmd, listen_pid=listener_fd is not None)]
-    argv = [*_DEATHSIG, *script]
+    argv = [*_DEATHSIG, *command_argv(cmd, listener_fd is not None)]
     parent = os.getpid()
     saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
     try:

@@ -1,6 +1,6 @@
 """The formation at runtime: one Group per process type, and every verb that changes them
-(start, scale, stop, restart, reload, shutdown), plus wait(), the one way a verb waits for
-its instances. One asyncio loop, no threads; instances never block it.
+(start, delete, scale, stop, restart, reload, shutdown), plus wait(), the one way a verb
+waits for its instances. One asyncio loop, no threads; instances never block it.
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from procman.config.describe import describe_formation
 from procman.config.envfiles import instance_env
-from procman.config.load import Source, cpu_count, load_formation
-from procman.counts import CountSpec, resolve_counts
-from procman.daemon import policy, report, targets
+from procman.config.load import Source, load_formation
+from procman.counts import resolve_counts, start_counts
+from procman.daemon import apps, describe, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, check_port_free
+from procman.daemon.listeners import HeldSockets, check_ports
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -30,7 +30,7 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
-from procman.daemon.waiters import Done, Waiters, bound, gone_for_good, is_down, up_or_gave_up
+from procman.daemon.waiters import Waiters, bound, gone_for_good, is_down, up_or_gave_up
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, Formation, InstanceState, ProcessType
@@ -85,9 +85,9 @@ class Supervisor:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.waiters = Waiters(loop)
-        self.wait = self.waiters.wait
+        self.wait, self._outcome = self.waiters.wait, partial(self.waiters.outcome, self.instances)
         self.restored = state.unclean()
-        self.closing = False
+        self.read: list[describe.Stamp] = []  # the formation's files as last read
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -96,28 +96,47 @@ class Supervisor:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        app: dict[str, Any] | None = None,
+        force: bool = False,
+        replace: bool = False,
     ) -> dict[str, Any]:
-        """Load (or re-read) the formation, set counts, bring every instance up."""
+        """Load (or re-read) the formation, add an ad-hoc app (apps.py), bring it all up."""
         first = self.formation is None
-        src = self._pick_source(source)
-        formation = load_formation(self.project, src)
-        # file counts, then what this daemon (or the one before it) had, then -i, then TYPE=N
-        wanted = {t.name: t.instances for t in formation.types}
+        current = saved_source(self.restored) if first else self.source
+        plan = apps.plan_start(
+            self.project, current, self.formation, source, app, instances, force, replace
+        )
+        formation = load_formation(self.project, plan.source)
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
-        wanted.update({n: c for n, c in keep.items() if n in wanted and isinstance(c, int)})
-        if instances is not None:
-            every = CountSpec.parse(str(instances)).apply(0, cpu_count())
-            wanted = dict.fromkeys(wanted, every)
-        wanted.update(resolve_counts(counts or {}, wanted, formation.names))
+        defaults = {t.name: t.instances for t in formation.types}
+        wanted = start_counts(defaults, keep, plan.every, plan.counts, counts or {})
         self._check_ports(formation, wanted)
-        self._install(formation, src)
+        self._install(formation, plan.source)
         for name, count in wanted.items():
             self.groups[name].desired = count
         self.restored = None
         affected = [i for g in list(self.groups.values()) for i in g.converge()]
+        for inst in (i for n in plan.replaced for i in self.groups[n].instances() if i.live):
+            if inst.launched is None or inst.launched.stale:  # a replaced app's old command
+                inst.restart()
         self._forget_retired()
         self._save(running=True)
-        return await self._outcome(affected, affected, self._settled, bound(affected))
+        for note in plan.notes:
+            self.logs.system(note)
+        done = await self._outcome(affected, affected, self._settled, bound(affected))
+        return {**done, "notes": plan.notes}
+
+    async def delete(self, name: str) -> dict[str, Any]:
+        """Stop and remove an ad-hoc app; the rest of the formation runs on."""
+        formation = self._require_formation()
+        source, rest = apps.without_app(self.source, formation, name)
+        self._install(rest, source)
+        gone = self.groups[name].converge() if name in self.groups else []
+        self._save(running=True)
+        self.logs.system(f"deleted {name}")
+        await self.wait(gone, self._settled, bound(gone, start=False))
+        self._forget_retired()
+        return {"deleted": name, "stopped": [str(i.id) for i in gone], "types": self.summaries()}
 
     async def scale(self, counts: dict[str, Any]) -> dict[str, Any]:
         formation = self._require_formation()
@@ -140,8 +159,11 @@ class Supervisor:
         down = await self._outcome(picked, picked, is_down, bound(picked, start=False))
         return {**down, "status": report.sampled_rows(picked, self.sampler)}
 
-    async def restart(self, target: str | None = None) -> dict[str, Any]:
-        picked = self.select(target)
+    async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
+        """Stop then start; with update, on the formation and env files as they are now."""
+        if update:
+            self._reread()
+        picked = [i for i in self.select(target) if self.groups[i.id.type].defined]
         self._check_ports(self._require_formation(), {})
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
@@ -151,10 +173,8 @@ class Supervisor:
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
         new one that must be ready before the old one stops (see rollout.py)."""
-        source = self._pick_source(None)
-        self._install(load_formation(self.project, source), source)
+        self._reread()
         picked = self.select(target)
-        self._save(running=True)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -170,22 +190,16 @@ class Supervisor:
     async def shutdown(self) -> None:
         self.timer.stop()
         self.endpoint.close()
-        self.closing = True
         self.waiters.release()  # a verb in progress answers now, with its outcome
         everyone = self._everyone()
         for inst in everyone:
             inst.stop()
-        gone = await self.wait(everyone, gone_for_good, bound(everyone, start=False))
-        if not gone:
+        if not await self.wait(everyone, gone_for_good, bound(everyone, start=False)):
             log.warning("instances still up after their kill_timeout: killing them")
         self.launcher.end_all()  # and whatever they left behind
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
-
-    def kill_all(self) -> None:
-        """The impatient path (a second Ctrl-C): SIGKILL every instance now."""
-        self.launcher.kill_all()
 
     # -- what it reports ------------------------------------------------------------------
 
@@ -198,9 +212,6 @@ class Supervisor:
         if self.formation is None:
             return []
         return [self.groups[name].summary() for name in self.formation.names]
-
-    def formation_info(self) -> dict[str, Any]:
-        return describe_formation(self._require_formation(), self.desired())
 
     def metrics(self) -> dict[str, Any]:
         rows = self.status() if self.formation else []
@@ -258,17 +269,21 @@ class Supervisor:
     def _install(self, formation: Formation, source: Source) -> None:
         """Adopt a (re-read) formation: new spawns use the new definitions."""
         self.formation, self.source = formation, source
+        self.read = describe.stamps(formation)
         self.logs.max_size, self.logs.keep = formation.log_max_size, formation.log_keep
         self.timer.interval = formation.sample_interval
         self.groups = regroup(self.groups, formation, self._new_group)
+        self.launcher.installed(formation.env, self._everyone())  # who runs an old definition
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
 
     def _new_group(self, ptype: ProcessType) -> Group:
-        return Group(
+        group = Group(
             ptype, held=self.held, new_instance=self._new_instance, background=self._background
         )
+        group.desired = ptype.instances  # a type new in a re-read file: `start` brings it up
+        return group
 
     def _forget_retired(self) -> None:
         """Types gone from the file whose last instance has been removed."""
@@ -281,13 +296,13 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: a port type that has nothing up yet must find its port
-        free of other programs, or the kernel would let us share it with them silently."""
-        own = {i.pid for i in self.instances() if i.pid}
-        for ptype in formation.types:
-            group = self.groups.get(ptype.name)
-            if ptype.port and counts.get(ptype.name, 1) and not (group and group.occupied()):
-                check_port_free(ptype.port, self.held.host, own)
+        """Before anything changes (see listeners.check_ports)."""
+        idle = [
+            t
+            for t in formation.types
+            if not (t.name in self.groups and self.groups[t.name].occupied())
+        ]
+        check_ports(idle, counts, self.held.host, {i.pid for i in self.instances() if i.pid})
 
     # -- state changes --------------------------------------------------------------------
 
@@ -307,31 +322,19 @@ class Supervisor:
         group = self.groups.get(inst.id.type)
         return group.settled(inst) if group is not None else inst.state in DOWN
 
-    async def _outcome(
-        self, touched: list[Instance], waited: list[Instance], done: Done, seconds: float
-    ) -> dict[str, Any]:
-        """Wait (at most `seconds`) for `waited`, then say how each of `touched` ended."""
-        await self.wait(waited, done, seconds)
-        late = [i for i in waited if not done(i)]
-        return report.outcome(touched, self.instances(), late, seconds, self.closing)
-
     # -- helpers --------------------------------------------------------------------------
 
     def _sampling_needed(self) -> bool:
-        if self.formation is None:
-            return False
-        return (
-            self.endpoint.wanted
-            or self.events.wanted
-            or any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
-        )
+        wanted = self.endpoint.wanted or self.events.wanted
+        policies = any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
+        return self.formation is not None and (wanted or policies)
 
-    def _pick_source(self, source: dict[str, Any] | None) -> Source:
-        if source is not None:
-            return Source.from_dict(source)
-        if self.source is not None:
-            return self.source
-        return saved_source(self.restored) or Source()
+    def _reread(self) -> None:
+        """reload and restart: the formation and env files as they are now."""
+        self._require_formation()
+        source = self.source or Source()
+        self._install(load_formation(self.project, source), source)
+        self._save(running=True)
 
     def _require_formation(self) -> Formation:
         if self.formation is None:
@@ -339,11 +342,7 @@ class Supervisor:
         return self.formation
 
     def _save(self, running: bool) -> None:
-        formation = self.formation
-        source = self.source.to_dict() if self.source else None
-        names = formation.names if formation else []
-        counts = {n: g.desired for n, g in self.groups.items() if g.desired or n in names}
-        self.state.save(source, names, counts, running)
+        self.state.record(self.source, self.formation, self.desired(), running)
 
 
 def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:

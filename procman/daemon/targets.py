@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from procman.daemon.group import Group
 from procman.daemon.instance import Instance
-from procman.errors import NotFound
+from procman.errors import NotFound, UsageError
 from procman.model import Formation, InstanceId
 
 
@@ -36,6 +36,15 @@ def select(groups: Mapping[str, Group], formation: Formation, target: str | None
     if inst is None:
         raise not_found(formation, target)
     return [inst]
+
+
+def one(groups: Mapping[str, Group], formation: Formation, target: str) -> Instance:
+    """The one instance a target names: an id, or a type that has exactly one instance."""
+    picked = select(groups, formation, target)
+    if len(picked) != 1:
+        ids = ", ".join(str(i.id) for i in picked) or "none"
+        raise UsageError(f"{target!r} names {len(picked)} instances ({ids}); name one, like web.1")
+    return picked[0]
 
 
 def not_found(formation: Formation, target: str) -> NotFound:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from procman.daemon import report
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import DRAIN_MAX
 from procman.model import DOWN, UP_OR_GAVE_UP, InstanceState
@@ -53,6 +55,7 @@ class Waiters:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._open: list[tuple[list[Instance], Done, asyncio.Future[None]]] = []
+        self.released = False  # by a shutdown
 
     async def wait(self, insts: list[Instance], done: Done, timeout: float | None = None) -> bool:
         """Until done(i) holds for every instance, timeout seconds pass, or release();
@@ -79,8 +82,23 @@ class Waiters:
             if not future.done() and all(done(i) for i in insts):
                 future.set_result(None)
 
+    async def outcome(
+        self,
+        everyone: Callable[[], list[Instance]],
+        touched: list[Instance],
+        waited: list[Instance],
+        done: Done,
+        seconds: float,
+    ) -> dict[str, Any]:
+        """A verb's answer: wait (at most `seconds`) for `waited`, then say how each of
+        `touched` ended, beside every row."""
+        await self.wait(waited, done, seconds)
+        late = [i for i in waited if not done(i)]
+        return report.outcome(touched, everyone(), late, seconds, self.released)
+
     def release(self) -> None:
         """A shutdown: every open wait returns now, so its verb answers with an outcome."""
+        self.released = True
         for _, _, future in list(self._open):
             _settle(future)
 

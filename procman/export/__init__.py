@@ -1,4 +1,4 @@
-"""`procman export FORMAT DIR`: the formation for engines that run fleets (SPEC §7).
+"""`procman export FORMAT DIR`: the formation for engines that run fleets.
 
 render_export() turns a Formation into file texts (pure; one module per format),
 write_export() puts them on disk without clobbering, summary() says what to run next.

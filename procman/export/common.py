@@ -18,7 +18,7 @@ INSTANCE_VARS = ("PROCMAN_INSTANCE", "PROCMAN_ID", "PS")
 
 
 def type_env(formation: Formation, ptype: ProcessType) -> dict[str, str]:
-    """What every instance of `ptype` gets from procman (SPEC §3), minus the daemon's own
+    """What every instance of `ptype` gets from procman, minus the daemon's own
     environment and the per-instance variables (INSTANCE_VARS), in layering order."""
     env = instance_env({}, formation, ptype, 0)
     for name in INSTANCE_VARS:

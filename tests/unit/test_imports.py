@@ -34,9 +34,13 @@ def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
     return out.stdout.split()
 
 
-def modules_of_verb(argv: list[str], answer: object) -> tuple[str, set[str]]:
+def modules_of_verb(
+    argv: list[str], answer: object, env: dict[str, str] | None = None
+) -> tuple[str, set[str]]:
     code = RUN_VERB.format(answer=answer, argv=argv)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     printed, _, modules = out.stdout.rstrip("\n").rpartition("\n")
     return printed, set(modules.split())
 
@@ -71,3 +75,34 @@ def test_scale_imports_only_what_scale_needs() -> None:
 
 def test_daemon_imports_no_click_or_rich() -> None:
     assert modules_after("import procman.daemon.__main__", ("click", "rich")) == []
+
+
+DESCRIBED = {
+    "type": {"name": "web", "defined_in": None, "cmd": "x", "cwd": "/p", "desired": 1,
+             "port": None, "socket": False, "ready": "none", "ready_timeout": 30.0,
+             "restart": "always", "kill_timeout": 5.0, "min_uptime": 5.0, "max_restarts": 10,
+             "max_memory": None, "autoscale": None, "env_files": [], "logs": {}},
+    "instances": [{**ROW, "pgid": 42, "last_exit": None, "command": ["x"], "cwd": "/p",
+                   "readiness": {"check": "none", "timeout_s": 30.0, "state": "ready"},
+                   "listener": None, "env": {"A": "1"}}],
+}  # fmt: skip
+
+
+def test_new_verbs_import_only_what_they_need(tmp_path: object) -> None:
+    import os
+
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}  # ls: an empty socket directory
+    env.pop("PROCMAN_SOCKET", None)
+    for argv, answer in (
+        (["ls", "--json"], {}),
+        (["describe", "web.1"], DESCRIBED),
+        (["env", "web.1"], {"id": "web.1", "env": {"A": "1"}, "masked": True}),
+        (["delete", "bg"], {"deleted": "bg", "stopped": ["bg.1"]}),
+        (["restart", "--no-update"], {"status": [ROW], "ok": True}),
+    ):
+        printed, modules = modules_of_verb(argv, answer, env)
+        assert printed, argv
+        module = f"procman.cli.commands.{argv[0]}"
+        others = [m for m in COMMAND_MODULES if m != module]
+        assert loaded(modules, HEAVY) == [], argv
+        assert loaded(modules, others) == [], argv

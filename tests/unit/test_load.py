@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from procman.config.load import Source, apply_counts, cpu_count, find_file, load_formation
+from procman.config.load import (
+    AdHoc,
+    Source,
+    apply_counts,
+    cpu_count,
+    find_file,
+    load_formation,
+)
 from procman.errors import ConfigError, ErrorCode
 from procman.model import Formation, ProcessType, ReadyCheck
 
@@ -154,28 +161,46 @@ def test_missing_env_file_is_named(tmp_path: Path) -> None:
 
 def test_adhoc_command(tmp_path: Path) -> None:
     write(tmp_path / "Procfile", "ignored: x\n")
-    form = load_formation(tmp_path, Source(command="python app.py", name="api"))
+    form = load_formation(tmp_path, Source(no_file=True, apps=(AdHoc("api", "python app.py"),)))
     assert form.source is None
     assert form.types == (ProcessType(name="api", cmd="python app.py"),)
 
 
-def test_adhoc_command_mentioning_port(tmp_path: Path) -> None:
-    form = load_formation(tmp_path, Source(command="serve --port $PORT", port_base=6000))
-    (web,) = form.types
+def test_adhoc_apps_beside_the_file(tmp_path: Path) -> None:
+    write(tmp_path / "Procfile", "web: serve $PORT\n")
+    bg = AdHoc.create("bg", "sleep 100", instances=2)
+    form = load_formation(tmp_path, Source(apps=(bg,)))
+    assert form.names == ["web", "bg"]
+    assert form.types[1] == ProcessType(name="bg", cmd="sleep 100", instances=2)
+
+
+def test_adhoc_app_named_like_a_file_type(tmp_path: Path) -> None:
+    write(tmp_path / "Procfile", "# c\nweb: serve\n")
+    with pytest.raises(ConfigError) as info:
+        load_formation(tmp_path, Source(apps=(AdHoc("web", "other"),)))
+    assert str(info.value).startswith('Procfile:2: process type "web" is also an ad-hoc app')
+    assert "procman delete web" in str(info.value)
+
+
+def test_adhoc_command_mentioning_port() -> None:
+    web = AdHoc.create("web", "serve --port $PORT", port_base=6000).ptype()
     assert (web.name, web.port, web.socket, web.ready) == ("web", 6000, False, ReadyCheck("port"))
+    # the first port of base, base+100, ... that no other type uses, fixed once chosen
+    assert AdHoc.create("b", "serve $PORT", taken={5000, 5100}).port == 5200
 
 
 def test_adhoc_command_explicit_port(tmp_path: Path) -> None:
     write(tmp_path / ".env", "A=1\n")
-    form = load_formation(tmp_path, Source(command="serve --fd 3", port=8080))
+    app = AdHoc.create("web", "serve --fd 3", port=8080)
+    form = load_formation(tmp_path, Source(no_file=True, apps=(app,)))
     (web,) = form.types
     assert (web.port, web.socket, web.ready) == (8080, True, ReadyCheck("port"))
     assert form.env == {"A": "1"}
 
 
-def test_adhoc_empty_command(tmp_path: Path) -> None:
+def test_adhoc_empty_command() -> None:
     with pytest.raises(ConfigError, match=r"command to run is empty"):
-        load_formation(tmp_path, Source(command="  "))
+        AdHoc.create("web", "  ")
 
 
 def test_source_round_trip() -> None:
@@ -183,10 +208,19 @@ def test_source_round_trip() -> None:
     data = source.to_dict()
     assert data["env_files"] == ["a.env", "b.env"]
     assert Source.from_dict(json.loads(json.dumps(data))) == source
-    adhoc = Source(command="serve", name="api", port=8000)
+    apps = (AdHoc.create("api", "serve", port=8000), AdHoc.create("bg", "work", instances=3))
+    adhoc = Source(no_file=True, apps=apps)
     assert Source.from_dict(json.loads(json.dumps(adhoc.to_dict()))) == adhoc
     assert Source.from_dict({}) == Source()
     assert Source(env_files=["x"]).env_files == ("x",)  # type: ignore[arg-type]
+
+
+def test_source_from_an_older_daemon() -> None:
+    """state.json of a daemon from before ad-hoc apps: one command, no file."""
+    old = {"procfile": None, "command": "serve", "name": "api", "port": 8000, "port_base": 5000}
+    assert Source.from_dict(old) == Source(no_file=True, apps=(AdHoc("api", "serve", 8000, True),))
+    old_file = {"procfile": "/p/Procfile", "command": None, "name": "web", "port": None}
+    assert Source.from_dict(old_file) == Source(procfile="/p/Procfile")
 
 
 @pytest.mark.parametrize(
@@ -194,15 +228,23 @@ def test_source_round_trip() -> None:
     [
         ([], "expected an object"),
         ({"procfile": 3}, "source.procfile: 3 has the wrong type"),
-        ({"port": True}, "source.port: True has the wrong type"),
+        ({"port_base": True}, "source.port_base: True has the wrong type"),
         ({"port_base": "5000"}, "source.port_base"),
         ({"env_files": "a.env"}, "source.env_files"),
         ({"env_files": ["a", 1]}, "is not a list of strings"),
         ({"no_env_file": 1}, "source.no_env_file"),
         ({"colour": "red"}, "unknown key 'colour'"),
         ({"procfile": "P", "command": "x"}, "not both"),
-        ({"name": "a b"}, "is not a process type name"),
-        ({"port": 70000}, "is not a port (1-65535)"),
+        ({"procfile": "P", "no_file": True}, "not both"),
+        ({"apps": [{"name": "a b", "cmd": "x"}]}, "is not a process type name"),
+        ({"apps": [{"name": "a", "cmd": "x", "port": 70000}]}, "is not a port (1-65535)"),
+        ({"apps": [{"name": "a", "cmd": "x", "port": True}]}, "source.apps.port"),
+        ({"apps": [{"name": "a", "cmd": "x", "instances": -1}]}, "is not a count"),
+        ({"apps": [{"name": "a"}]}, "'cmd' is required"),
+        ({"apps": [{"name": "a", "cmd": "x", "color": 1}]}, "unknown key 'color'"),
+        ({"apps": ["a"]}, "source.apps: expected an object"),
+        ({"apps": [{"name": "a", "cmd": "x"}, {"name": "a", "cmd": "y"}]}, "given twice"),
+        ({"command": "x", "port": 70000}, "is not a port (1-65535)"),
         ({"port_base": 0}, "port base 0 is not a port"),
     ],
 )

@@ -30,9 +30,8 @@ def check(
     from procman.config.load import Source, apply_counts, cpu_count, load_formation
     from procman.counts import CountSpec
 
-    source = Source.from_dict(
-        source_params(project, None, "web", port, env_files, no_env_file) or {}
-    )
+    params, _ = source_params(project, None, "web", port, env_files, no_env_file)
+    source = Source.from_dict(params or {})
     formation = load_formation(Path(project.dir), source)
     count = count_param(instances)
     if count is not None:

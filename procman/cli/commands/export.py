@@ -50,9 +50,8 @@ def export(
     from procman.config.load import Source, load_formation
     from procman.export import ExportOptions, render_export, summary, write_export
 
-    source = Source.from_dict(
-        source_params(project, None, "web", None, env_files, no_env_file) or {}
-    )
+    params, _ = source_params(project, None, "web", None, env_files, no_env_file)
+    source = Source.from_dict(params or {})
     formation = load_formation(Path(project.dir), source)
     options = ExportOptions(
         app=app_name or os.path.basename(project.dir),

@@ -1,4 +1,4 @@
-"""`procman restart` and `procman stop`: a target in, an outcome out."""
+"""`procman stop`: a target in, an outcome out."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ def _simple_verb(method: str, doc: str, waiting: str) -> click.Command:
     return click.command(method)(command)
 
 
-restart = _simple_verb("restart", "Stop then start instances (default: all).", "restarting…")
 stop = _simple_verb(
     "stop", "Stop instances (default: all); the daemon and the counts stay.", "stopping…"
 )

@@ -19,7 +19,7 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.argument("args", nargs=-1, metavar="[TARGET] [TYPE=N ...]")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type without TYPE=N.")
-@click.option("--name", default="web", show_default=True, help="Type name for an ad-hoc command.")
+@click.option("--name", default="web", show_default=True, help="Type name of an ad-hoc app.")
 @click.option(
     "-p",
     "--port",
@@ -28,6 +28,8 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 )
 @click.option("-e", "--env-file", "env_files", metavar="FILES", help="Env files, comma-separated.")
 @click.option("--no-env-file", is_flag=True, help="Load no .env file.")
+@click.option("--force", is_flag=True, help="Replace the ad-hoc app of that --name.")
+@click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
 @project_options
 def start(
@@ -38,12 +40,16 @@ def start(
     port: int | None,
     env_files: str | None,
     no_env_file: bool,
+    force: bool,
+    replace: bool,
     foreground: bool,
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
-    TARGET is a Procfile/YAML path, a script (app.py) or a command ("python app.py"),
-    PM2 style. Returns once every instance is ready or has failed (exit 1).
+    TARGET is a Procfile/YAML path, or a script (app.py) or command ("python app.py") that
+    runs as an ad-hoc app beside the formation's types, PM2 style (`procman delete NAME`
+    removes it). Another formation file than the one running is refused unless --replace.
+    Returns once every instance is ready or has failed (exit 1).
 
     \b
       procman start                     the project's procman.yaml or Procfile
@@ -51,6 +57,7 @@ def start(
       procman start web=4 worker=2      set counts per type
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
+      procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
     """
     from procman.counts import parse_assignment
@@ -59,12 +66,15 @@ def start(
     targets = [a for a in args if not ASSIGNMENT.match(a)]
     if len(targets) > 1:
         raise UsageError(f"one TARGET at most, got {len(targets)}: {' '.join(targets)}")
+    target = targets[0] if targets else None
+    source, app = source_params(project, target, name, port, env_files, no_env_file)
     params = {
-        "source": source_params(
-            project, targets[0] if targets else None, name, port, env_files, no_env_file
-        ),
+        "source": source,
         "counts": {k: str(v) for k, v in counts.items()},
         "instances": count_param(instances),
+        "app": app,
+        "force": force,
+        "replace": replace,
     }
     if foreground:
         sys.exit(_foreground(project, params))

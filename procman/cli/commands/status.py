@@ -6,6 +6,7 @@ import click
 
 from procman.cli import render
 from procman.cli.options import Project, project_options
+from procman.errors import DaemonUnavailable
 
 
 @click.command()
@@ -14,8 +15,13 @@ from procman.cli.options import Project, project_options
 @project_options
 def status(project: Project, target: str | None, as_json: bool) -> None:
     """Show every instance: id, pid, state, uptime, restarts, cpu, memory, port."""
-    result = project.client.call("status", {"target": target})
+    try:
+        result = project.client.call("status", {"target": target})
+    except DaemonUnavailable as exc:
+        from procman.cli.daemons import others_hint
+
+        raise DaemonUnavailable(exc.message + others_hint(project.client.sock_path)) from None
     if as_json:
         render.print_json(result["instances"])
     else:
-        render.status_table(result["instances"], result.get("types"))
+        render.status_table(result["instances"], result.get("types"), result.get("changed_files"))
