@@ -48,14 +48,24 @@ def own_cgroup() -> Path | None:
 
 class CgroupTree:
     """`<the daemon's cgroup>/procman-<pid>/run-N/`: one cgroup per process an instance
-    started. The daemon itself stays in its own cgroup, except for the instant of a fork.
-    A SIGKILLed daemon's are ended and removed by the watchdog (watchdog.py)."""
+    started. A SIGKILLed daemon's are ended and removed by the watchdog (watchdog.py).
+
+    Moving a process between cgroups waits for an RCU grace period when none has just
+    passed: about a millisecond on an idle box, 10 ms and more on a loaded one, measured
+    here. So the daemon never moves right before a fork: it waits "parked" in a fresh, empty
+    run-N, forks there (the child is born in its cgroup, with no window to fork outside),
+    and only then moves on to the next fresh one, while the new process already runs. A
+    burst of spawns pays about one grace period in all."""
 
     kind = "cgroup"
 
     def __init__(self, parent: Path, later: Later, keep: set[int]) -> None:
-        self.parent, self.later, self.keep = parent, later, keep
-        home = parent / f"procman-{os.getpid()}"  # exists already after an exec in place
+        self.later, self.keep = later, keep
+        me = f"procman-{os.getpid()}"
+        if parent.parent.name == me and parent.name.startswith("run-"):
+            parent = parent.parent.parent  # exec'd in place while parked: ours already
+        self.parent = parent
+        home = parent / me
         home.mkdir(exist_ok=True)
         if not (home / "cgroup.kill").exists():  # Linux < 5.14
             _rmdir(home)
@@ -64,6 +74,10 @@ class CgroupTree:
         self.home: Path | None = home
         self.by_pid: dict[int, Path] = {}
         self._serial = max([0, *(_serial_of(f) for f in home.glob("run-*"))])
+        self.parked: Path | None = None  # the empty cgroup the daemon waits in
+        if not self._park():
+            _rmdir(home)
+            raise OSError("cannot move the daemon into a cgroup of its own")
 
     def adopt(self, pid: int) -> None:
         """A live instance process found after an exec in place: its cgroup is in /proc."""
@@ -73,56 +87,71 @@ class CgroupTree:
 
     @contextlib.contextmanager
     def placing(self, token: str) -> Iterator[Spawn]:
+        if self.parked is None:
+            self._park()  # the last move failed: try again (this one waits before the fork)
+        spawn = Spawn(token, self.parked)
+        try:
+            yield spawn
+        finally:
+            if spawn.pid is not None and spawn.folder is not None:
+                self.by_pid[spawn.pid] = spawn.folder
+                self._park()  # leave the child its cgroup; it runs already
+
+    def _park(self) -> bool:
+        """Move the daemon into a fresh empty cgroup for the next fork."""
         self._serial += 1
         folder = self.root / f"run-{self._serial}"
         try:
             folder.mkdir()
-            _write(folder / "cgroup.procs", "0")  # the daemon itself, for the fork only
+            _write(folder / "cgroup.procs", "0")
         except OSError as exc:
-            log.warning("cannot use cgroup %s (%s); only shutdown ends its strays", folder, exc)
             _rmdir(folder)
-            yield Spawn(token)
-            return
-        spawn = Spawn(token, folder)
-        try:
-            yield spawn
-        finally:
             try:
                 _write(self.parent / "cgroup.procs", "0")
-            except OSError as exc:  # cannot happen while the parent is ours; say so if it does
-                log.error("cannot move the daemon back to %s: %s", self.parent, exc)
-            if spawn.pid is None:
-                _rmdir(folder)
-            else:
-                self.by_pid[spawn.pid] = folder
+            except OSError:  # stuck where we are: never cgroup.kill that one (see _kill)
+                pass
+            if self.parked is not None:
+                log.warning("cannot move to cgroup %s (%s): new processes get none", folder, exc)
+            self.parked = None
+            return False
+        self.parked = folder
+        return True
 
     def signal(self, pid: int, sig: int) -> None:
         folder = self.by_pid.get(pid)
         if folder is None:
             return
         if sig == signal.SIGKILL:
-            _kill_cgroup(folder)
+            self._kill(folder)
             return
         for member in _members(folder):
-            if member != pid and pgid_of(member) != pid:  # the group had killpg already
+            # the group had killpg already; the daemon may be in the cgroup for a moment
+            if member not in (pid, os.getpid()) and pgid_of(member) != pid:
                 send(member, sig)
 
     def exited(self, pid: int) -> None:
         folder = self.by_pid.pop(pid, None)
         if folder is not None:
-            _kill_cgroup(folder)
+            self._kill(folder)
             self._remove(folder, 0.001)
 
     def end_all(self) -> int:
         folders = list(self.by_pid.values())
         count = sum(len(_members(folder)) for folder in folders)
         for folder in folders:
-            _kill_cgroup(folder)
+            self._kill(folder)
         self.by_pid.clear()
         return count + end_subtree(self.keep)  # anything spawned when no cgroup could be made
 
     def close(self) -> None:
-        """Remove our cgroups; what was killed in them may take a moment to go."""
+        """Step back into the daemon's own cgroup and remove ours; what was killed in them
+        may take a moment to go."""
+        try:
+            _write(self.parent / "cgroup.procs", "0")
+        except OSError as exc:
+            log.warning("cannot move back to %s (%s): cgroups left behind", self.parent, exc)
+            return
+        self.parked = None
         delay, deadline = 0.001, time.monotonic() + CLOSE_WAIT
         while True:
             left = [f for f in self.root.glob("run-*") if not _rmdir(f)]
@@ -132,6 +161,17 @@ class CgroupTree:
                 return
             time.sleep(delay)  # shutdown's last step: nothing else waits on the loop
             delay = min(delay * 2, 0.05)
+
+    def _kill(self, folder: Path) -> None:
+        """cgroup.kill, unless the daemon is in that cgroup (a failed move): then each other
+        process in it."""
+        members = _members(folder)
+        if os.getpid() not in members:
+            _kill_cgroup(folder)
+            return
+        for pid in members:
+            if pid != os.getpid():
+                send(pid, signal.SIGKILL)
 
     def _remove(self, folder: Path, delay: float) -> None:
         """rmdir once the killed processes are gone (it fails while any is still dying)."""

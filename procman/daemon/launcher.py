@@ -94,12 +94,16 @@ class Launcher:
         token = env[descendants.RUN_VAR] = os.urandom(6).hex()  # marks what it starts
         try:
             with self.tree.placing(token) as placed:
+                # born in its own cgroup, with a watchdog to cgroup.kill it if we die: no
+                # setpriv needed for the death signal (an exec fewer)
+                covered = placed.folder is not None and self.watchdog.alive
                 popen, fd = spawn.spawn_process(
                     ptype.cmd,
                     env,
                     ptype.cwd or self.project,
                     listener.fileno() if listener is not None else None,
                     ptype.name,
+                    deathsig=not covered,
                 )
                 placed.pid = popen.pid
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash

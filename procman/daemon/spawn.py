@@ -14,7 +14,10 @@ Nothing of ours runs in the child between fork and exec (no preexec_fn): that wo
 a fork instead of vfork and start Python in the child, ten times the cost of a spawn. The
 listener reaches fd 3 by being on fd 3 in the daemon while Popen runs, and the instance
 gets PR_SET_PDEATHSIG (it dies with the daemon, even a SIGKILLed one) from util-linux's
-`setpriv`, which execs the shell in place. Without setpriv, a preexec_fn does both.
+`setpriv`, which execs the shell in place. Without setpriv, a preexec_fn does both. setpriv
+is one more exec, 3-5 ms of every (re)start measured on a loaded box, so a process born in a
+cgroup of its own (cgroups.py) goes without it (deathsig=False): when the daemon dies, the
+watchdog ends the whole cgroup.
 """
 
 from __future__ import annotations
@@ -85,9 +88,11 @@ def spawn_process(
     cwd: Path,
     listener_fd: int | None = None,
     listener_name: str | None = None,
+    deathsig: bool = True,
 ) -> tuple[subprocess.Popen, int]:
     """Start cmd; return (popen, read end of its output pipe, non-blocking).
-    env is the instance's own dict and is completed here."""
+    env is the instance's own dict and is completed here. deathsig: SIGKILL it when the
+    daemon dies (off only where something else ends it then)."""
     if listener_fd is not None:
         env["LISTEN_FDS"] = "1"
         env["LISTEN_FDNAMES"] = listener_name or "listener"
@@ -102,7 +107,7 @@ def spawn_process(
         pass
     # The child's end must block: a child writing to a full pipe waits, it does not fail.
     os.set_blocking(write_fd, True)
-    argv = [*_DEATHSIG, *command_argv(cmd, listener_fd is not None)]
+    argv = [*(_DEATHSIG if deathsig else []), *command_argv(cmd, listener_fd is not None)]
     parent = os.getpid()
     saved = _put_on_fd3(listener_fd) if listener_fd is not None else None
     try:
@@ -116,7 +121,7 @@ def spawn_process(
             start_new_session=True,
             close_fds=True,
             pass_fds=(LISTEN_FD,) if listener_fd is not None else (),
-            preexec_fn=None if _SETPRIV else (lambda: _child_setup(parent)),
+            preexec_fn=None if _SETPRIV or not deathsig else (lambda: _child_setup(parent)),
         )
     except OSError as exc:
         os.close(read_fd)

@@ -72,6 +72,11 @@ class Watchdog:
         self.pid, self._fd = popen.pid, write_fd
         return popen.pid
 
+    @property
+    def alive(self) -> bool:
+        """Running, and told what to end (a cgroup included) when the daemon dies."""
+        return self._fd is not None
+
     def watch(self, pgid: int) -> None:
         self._send(f"+{pgid}\n")
 
