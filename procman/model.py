@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from signal import SIGTERM
 
 from procman.names import NAME_RE
 
@@ -70,8 +71,9 @@ class ProcessType:
     name: str
     cmd: str
     instances: int = 1
-    port: int | None = None
+    port: int | None = None  # the type's port; with instance_ports, that of its first instance
     socket: bool = False  # the daemon binds and passes the listener on fd 3
+    instance_ports: bool = False  # Foreman's rule: instance i gets port + i, not a shared port
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None  # absolute; None means the project directory
     restart: RestartPolicy = RestartPolicy.ALWAYS
@@ -82,7 +84,20 @@ class ProcessType:
     min_uptime: float = 5.0
     max_restarts: int = 10
     autoscale: Autoscale | None = None
+    stop_signal: int = SIGTERM  # what a stop sends first; SIGKILL follows after kill_timeout
+    after: tuple[str, ...] = ()  # types that must be ready (or, one-shot, done) before this one
     line: int | None = None  # where it was declared, for messages
+
+    def port_of(self, index: int) -> int | None:
+        """The PORT of instance `index` (0-based): the shared port, or Foreman's port + index."""
+        if self.port is None:
+            return None
+        return self.port + index if self.instance_ports else self.port
+
+    @property
+    def one_shot(self) -> bool:
+        """Runs to completion (restart: never): what waits for it waits for a clean exit."""
+        return self.restart == RestartPolicy.NEVER
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "source": ((dict, type(None)), False),
         "counts": ((dict,), False),
         "instances": ((str, int, type(None)), False),
+        "types": ((list, type(None)), False),
         "app": ((dict, type(None)), False),
         "force": ((bool,), False),
         "replace": ((bool,), False),

@@ -67,6 +67,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_base(offsets: tuple[int, ...] = (0, 1, 100, 101, 200, 201)) -> int:
+    """A base port for Foreman's rule (base + 100 x position + index) whose ports
+    base + offset are all free now."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20000, 60000, 100)
+        socks = []
+        try:
+            for offset in offsets:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("0.0.0.0", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no free base port found")
+
+
 class Harness:
     """One project directory, its daemon and everything it started.
 

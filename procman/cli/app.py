@@ -32,6 +32,7 @@ COMMANDS = {
     "reload": "reload:reload",
     "restart": "restart:restart",
     "scale": "scale:scale",
+    "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
     "status": "status:status",

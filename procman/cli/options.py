@@ -76,6 +76,7 @@ def source_params(
     port: int | None,
     env_files: str | None,
     no_env_file: bool,
+    share: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """What the daemon should load (None: whatever it had, or the project's file), and the
     ad-hoc app to add when TARGET is a command or a script (PM2's `start`)."""
@@ -102,15 +103,75 @@ def source_params(
         raise UsageError("give a formation file or a command to run, not both")
     files = tuple(f.strip() for f in env_files.split(",") if f.strip()) if env_files else None
     app = {"name": name, "cmd": command, "port": port} if command is not None else None
-    if not (procfile or files or no_env_file or (port and app is None)):
+    if not (procfile or files or no_env_file or (port and app is None) or share):
         return None, app
     source = Source(
         procfile=procfile,
         env_files=files,
         no_env_file=no_env_file,
-        port_base=port if port and app is None else 5000,
+        port_base=port if port and app is None else None,
+        share=share,
     )
     return source.to_dict(), app
+
+
+def is_formation_file(target: str) -> bool:
+    """A TARGET that is a Procfile or procman.yaml rather than a script or a type."""
+    from pathlib import Path
+
+    path = Path(target)
+    return path.is_file() and (path.suffix in (".yaml", ".yml") or path.name.startswith("Procfile"))
+
+
+def share_option(func: Callable[..., Any]) -> Any:
+    """--share TYPE (repeatable, or a comma list): the function gets `share`, a tuple."""
+
+    def split(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+        return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+    return click.option(
+        "--share",
+        multiple=True,
+        metavar="TYPE[,TYPE]",
+        callback=split,
+        help="Procfile types whose instances share one port (base + 100 x position) on "
+        "listeners the daemon holds and passes on fd 3.",
+    )(func)
+
+
+def counts_options(func: Callable[..., Any]) -> Any:
+    """-m/--formation (Foreman) and -c/--concurrency (Honcho): `web=2,worker=1`, repeatable;
+    the function gets `formation`, a tuple of TYPE=N strings."""
+
+    def split(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+        return tuple(a.strip() for v in values for a in v.split(",") if a.strip())
+
+    return click.option(
+        "-m",
+        "--formation",
+        "-c",
+        "--concurrency",
+        "formation",
+        multiple=True,
+        metavar="TYPE=N,...",
+        callback=split,
+        help="Counts, as TYPE=N does (Foreman's -m, Honcho's -c); all=N sets every type.",
+    )(func)
+
+
+def parse_counts(words: tuple[str, ...]) -> tuple[dict[str, str], str | None]:
+    """TYPE=N words -> ({type: count}, the count of `all=N` or None)."""
+    from procman.counts import parse_assignment
+
+    counts: dict[str, str] = {}
+    every = None
+    for word in words:
+        name, spec = parse_assignment(word)
+        if name == "all":
+            every = str(spec)
+        else:
+            counts[name] = str(spec)
+    return counts, every
 
 
 def count_param(text: str | None) -> str | None:

@@ -251,6 +251,8 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
             error(f"{ident} did not stop ({state}): {reason}")
         else:
             error(f"{ident} did not come up ({state}): {reason}")
+        for line in failure.get("output") or []:  # a failed release phase's last words
+            info(f"  {ident} | {line}")
     return bool(result.get("ok", True))
 
 
@@ -327,20 +329,35 @@ def foreground_sink() -> Callable[[float, str, bytes], None]:
 
 
 def formation(info_: dict[str, Any]) -> None:
-    """`procman check`: the formation as loaded."""
+    """`procman check`: the formation as loaded, every setting, ports and start order."""
     info(f"formation: {info_['source'] or 'ad-hoc command'} ({info_['root']})")
     if info_.get("env_files"):
         info(f"env files: {', '.join(info_['env_files'])}")
     for t in info_["types"]:
-        extras = [f"instances={t['instances']}"]
-        if t.get("port"):
-            extras.append(f"port={t['port']}" + (" (held socket)" if t.get("socket") else ""))
-        extras.append(f"ready={t['ready']}")
-        extras.append(f"restart={t['restart']}")
+        count = t.get("desired", t["instances"])
+        extras = [f"instances={count}"]
+        if t.get("ports"):
+            ports = ",".join(str(p) for p in t["ports"]) if t["port_per_instance"] else t["port"]
+            extras.append(f"port={ports}" + (" (held socket, fd 3)" if t.get("socket") else ""))
+        for key in ("ready", "restart", "stop_signal", "kill_timeout", "ready_timeout"):
+            extras.append(f"{key}={t[key]}")
+        extras += [f"min_uptime={t['min_uptime']}", f"max_restarts={t['max_restarts']}"]
+        if t.get("max_memory"):
+            extras.append(f"max_memory={size(t['max_memory'])}")
+        if t.get("autoscale"):
+            scale = t["autoscale"]
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+        if t.get("after"):
+            extras.append(f"after={','.join(t['after'])}")
+        if t.get("cwd"):
+            extras.append(f"cwd={t['cwd']}")
         info(f"  {t['name']}: {t['cmd']}")
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+    waves = info_.get("start_order") or []
+    if len(waves) > 1:
+        info("start order: " + " -> ".join(", ".join(wave) for wave in waves))
     migrate = info_.get("tcp_migrate_req")
     if any(t.get("socket") for t in info_["types"]) and migrate is not None:
         info(

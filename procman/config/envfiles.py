@@ -1,7 +1,9 @@
 """.env files and the environment each instance gets.
 
 Files are read with python-dotenv, so quoting, `export X=1` and `${VAR}` expansion behave as
-users of Foreman/Honcho and every dotenv library expect. dotenv itself only logs a line it
+users of most dotenv libraries expect; where that differs from Foreman's and Honcho's own
+parsers is listed in docs/formation.md (tests/unit/test_peer_fixtures.py holds each case).
+dotenv itself only logs a line it
 cannot parse and carries on; we stop with the file and line instead, because a silently
 dropped variable is a much harder bug to find than an error at start.
 """
@@ -77,8 +79,9 @@ def instance_env(
     env["PYTHONUNBUFFERED"] = "1"
     env.update(formation.env)
     env.update(ptype.env)
-    if ptype.port is not None:
-        env["PORT"] = str(ptype.port)
+    port = ptype.port_of(index)
+    if port is not None:
+        env["PORT"] = str(port)
     ident = f"{ptype.name}.{index + 1}"
     env["PROCMAN_NAME"] = ptype.name
     env["PROCMAN_INSTANCE"] = str(index)

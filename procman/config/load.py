@@ -7,16 +7,25 @@ the functions that read such files.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from procman.config.adhoc import AdHoc
 from procman.config.envfiles import display_path, read_env_files
-from procman.config.procfile import FOREMAN_FILE, foreman_counts, parse_procfile
+from procman.config.procfile import (
+    DEFAULT_BASE,
+    FOREMAN_FILE,
+    foreman_counts,
+    foreman_ports,
+    parse_procfile,
+    port_base,
+)
 from procman.counts import cpu_count
 from procman.errors import ConfigError, ErrorCode
-from procman.model import Formation, ProcessType
+from procman.model import NAME_RE, Formation, ProcessType
+from procman.order import RELEASE
 
 __all__ = ["AdHoc", "Source", "apply_counts", "cpu_count", "find_file", "load_formation"]
 
@@ -39,20 +48,28 @@ class Source:
     apps: tuple[AdHoc, ...] = ()  # `procman start CMD --name N`, in the order they came
     env_files: tuple[str, ...] | None = None  # None = .env or the yaml's env_file
     no_env_file: bool = False
-    port_base: int = 5000
+    port_base: int | None = None  # -p: the Procfile's base port; None = Foreman's fallbacks
+    share: tuple[str, ...] = ()  # --share: Procfile types whose instances share one port
 
     def __post_init__(self) -> None:
         if self.env_files is not None and not isinstance(self.env_files, tuple):
             object.__setattr__(self, "env_files", tuple(self.env_files))
         if not isinstance(self.apps, tuple):
             object.__setattr__(self, "apps", tuple(self.apps))
+        if not isinstance(self.share, tuple):
+            object.__setattr__(self, "share", tuple(self.share))
+        for name in self.share:
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+                raise ConfigError(f"--share: {name!r} is not a process type name")
+        if self.share and self.no_file:
+            raise ConfigError("--share is for Procfile types; an ad-hoc app shares --port")
         if self.procfile is not None and self.no_file:
             raise ConfigError("give a formation file or a command to run, not both")
         names = [app.name for app in self.apps]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ConfigError(f"ad-hoc app {twice[0]!r} is given twice")
-        if not _is_port(self.port_base):
+        if self.port_base is not None and not _is_port(self.port_base):
             raise ConfigError(f"port base {self.port_base} is not a port (1-65535)")
 
     def app(self, name: str) -> AdHoc | None:
@@ -63,6 +80,7 @@ class Source:
         data["apps"] = [app.to_dict() for app in self.apps]
         if self.env_files is not None:
             data["env_files"] = list(self.env_files)
+        data["share"] = list(self.share)
         return data
 
     @classmethod
@@ -76,7 +94,8 @@ class Source:
             "apps": (list, tuple),
             "env_files": (list, tuple, type(None)),
             "no_env_file": (bool,),
-            "port_base": (int,),
+            "port_base": (int, type(None)),
+            "share": (list, tuple),
         }
         for key, value in data.items():
             if key not in shapes:
@@ -84,9 +103,10 @@ class Source:
             # bool is an int subclass, and `port_base: true` is a bug, not port 1.
             if not isinstance(value, shapes[key]) or (key == "port_base" and value is True):
                 raise ConfigError(f"source.{key}: {value!r} has the wrong type")
-        files = data.get("env_files")
-        if files is not None and not all(isinstance(item, str) for item in files):
-            raise ConfigError(f"source.env_files: {files!r} is not a list of strings")
+        for key in ("env_files", "share"):
+            items = data.get(key)
+            if items is not None and not all(isinstance(item, str) for item in items):
+                raise ConfigError(f"source.{key}: {items!r} is not a list of strings")
         apps = tuple(AdHoc.from_dict(app) for app in data.get("apps", ()))
         return cls(**{**data, "apps": apps})
 
@@ -97,6 +117,8 @@ def _legacy(data: dict) -> dict:
     if "command" not in data:
         return data
     data = dict(data)
+    if data.get("port_base") == DEFAULT_BASE:  # that version's default, not a -p
+        data["port_base"] = None
     command, name, port = data.pop("command"), data.pop("name", "web"), data.pop("port", None)
     if command is None:
         return data
@@ -106,8 +128,8 @@ def _legacy(data: dict) -> dict:
         raise ConfigError("source.command: expected a string")
     if port is not None and (type(port) is not int or not _is_port(port)):
         raise ConfigError(f"source.port: {port!r} is not a port (1-65535)")
-    base = data.get("port_base", 5000)
-    app = AdHoc.create(name, command, port, port_base=base if _is_port(base) else 5000)
+    base = data.get("port_base") or DEFAULT_BASE
+    app = AdHoc.create(name, command, port, port_base=base if _is_port(base) else DEFAULT_BASE)
     return {**data, "no_file": True, "apps": [app.to_dict()]}
 
 
@@ -124,9 +146,14 @@ def find_file(project: Path, source: Source) -> Path:
     raise ConfigError(f"no Procfile or procman.yaml in {project} (create one, or pass -f FILE)")
 
 
-def load_formation(project: Path, source: Source) -> Formation:
-    """Read everything `source` points at, relative to the project directory."""
+def load_formation(
+    project: Path, source: Source, environ: Mapping[str, str] | None = None
+) -> Formation:
+    """Read everything `source` points at, relative to the project directory. `environ` is
+    procman's own environment (default os.environ): its $PORT may set a Procfile's base."""
     project = project.absolute()
+    environ = os.environ if environ is None else environ
+    procfile = False
     yaml_env_files: list[str] | None = None
     settings: dict[str, Any] = {}
     path: Path | None = None
@@ -147,16 +174,21 @@ def load_formation(project: Path, source: Source) -> Formation:
         if path.suffix.lower() in YAML_SUFFIXES:
             from procman.config.yamlfile import parse_yaml  # pulls in yaml: only for yaml files
 
-            types, yaml_env_files, settings = parse_yaml(text, shown, project, source.port_base)
+            if source.share:
+                raise ConfigError(
+                    f"--share is for Procfile types; in {shown}, a type's `port:` is already "
+                    "shared by its instances"
+                )
+            types, yaml_env_files, settings = parse_yaml(text, shown, project)
         else:
-            types = parse_procfile(text, shown, source.port_base)
+            procfile = True
+            types = parse_procfile(text, shown, port_base=None)
             # Foreman keeps counts beside the Procfile: `.foreman`, `formation: web=2,...`
             counts = foreman_counts(path.parent / FOREMAN_FILE, [t.name for t in types])
             types = [replace(t, instances=counts.get(t.name, t.instances)) for t in types]
         if not types:
             raise ConfigError("declares no process types", shown)
         _check_apps(types, source.apps, shown)
-    types += [app.ptype() for app in source.apps]
 
     if source.no_env_file:
         names: list[str] = []
@@ -168,11 +200,16 @@ def load_formation(project: Path, source: Source) -> Formation:
         # is_file, not exists: `python -m venv .env` makes a directory of that name.
         names = [".env"] if (project / ".env").is_file() else []
     env_files = tuple(Path(os.path.normpath(project / os.path.expanduser(n))) for n in names)
+    env = read_env_files(env_files, project)
+    if procfile:
+        base = port_base(source.port_base, env, environ)
+        types = foreman_ports(types, base, source.share, display_path(path or project, project))
+    types += [app.ptype() for app in source.apps]  # their ports were fixed when they came
     return Formation(
         root=project,
         types=tuple(types),
         source=path,
-        env=read_env_files(env_files, project),
+        env=env,
         env_files=env_files,
         **settings,
     )
@@ -195,7 +232,8 @@ def apply_counts(
     default_instances: int | None = None,
     counts: dict[str, int] | None = None,
 ) -> Formation:
-    """`-i N` sets every type not named in `counts`; `counts` (TYPE=N) set their types."""
+    """`-i N` sets every type not named in `counts` (but release, which runs once);
+    `counts` (TYPE=N) set their types."""
     counts = counts or {}
     unknown = [name for name in counts if formation.get(name) is None]
     if unknown:
@@ -207,6 +245,40 @@ def apply_counts(
             raise ConfigError(f"{name}: {count!r} is not a count (an integer >= 0)")
     types = []
     for ptype in formation.types:
-        count = counts.get(ptype.name, default_instances)
+        every = None if ptype.name == RELEASE else default_instances  # release runs once
+        count = counts.get(ptype.name, every)
         types.append(ptype if count is None else replace(ptype, instances=count))
     return replace(formation, types=tuple(types))
+
+
+def resolve_start(
+    project: Path, source: Source, words: list[str], environ: Mapping[str, str] | None = None
+) -> tuple[Formation, list[str] | None]:
+    """`procman start TYPE ...`: the formation and the types to start (None: all of them).
+    Every word must name a type: Foreman's `start PROCESS`. (Whether one word is a type or
+    an ad-hoc command is settled before, in daemon/apps.py.)"""
+    if not words:
+        return load_formation(project, source, environ), None
+    try:
+        formation = load_formation(project, source, environ)
+    except ConfigError:
+        no_file = source.procfile is None and not any(
+            (project / name).is_file() for name in CANDIDATES
+        )
+        if no_file:
+            error = ConfigError(
+                f"no process types {' '.join(words)!r}: there is no Procfile or procman.yaml "
+                f'in {project}; a command and its arguments go in quotes: "{" ".join(words)}"'
+            )
+            error.code = ErrorCode.NOT_FOUND
+            raise error from None
+        raise
+    unknown = [word for word in words if formation.get(word) is None]
+    if unknown:
+        error = ConfigError(
+            f'no process type "{unknown[0]}" (types: {", ".join(formation.names)}); '
+            f'a command and its arguments go in quotes: "{" ".join(words)}"'
+        )
+        error.code = ErrorCode.NOT_FOUND
+        raise error
+    return formation, list(dict.fromkeys(words))

@@ -14,15 +14,18 @@ supervisor loads and applies what these return.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from procman.config.adhoc import AdHoc
 from procman.config.envfiles import display_path
-from procman.config.load import Source, find_file
+from procman.config.load import Source, find_file, load_formation, resolve_start
+from procman.config.procfile import DEFAULT_BASE
 from procman.counts import CountSpec, cpu_count
-from procman.errors import Conflict, NotFound, UsageError
+from procman.daemon import phases
+from procman.errors import ConfigError, Conflict, NotFound, UsageError
 from procman.model import Formation
 
 
@@ -118,7 +121,7 @@ def _add_app(
     taken = {t.port for t in loaded.types if t.port and t.name != name} if loaded else set()
     taken |= {a.port for a in base.apps if a.port and a.name != name}
     instances = count if count is not None else (old.instances if old else 1)
-    entry = AdHoc.create(name, cmd, port, instances, taken, base.port_base)
+    entry = AdHoc.create(name, cmd, port, instances, taken, base.port_base or DEFAULT_BASE)
     apps = [entry if a.name == name else a for a in base.apps]
     if old is None:
         apps.append(entry)
@@ -129,6 +132,29 @@ def _add_app(
         plan.notes.append(f"replaced {name} (was: {old.cmd})")
         plan.replaced.append(name)
     return plan
+
+
+def read_words(
+    project: Path,
+    current: Source | None,
+    requested: dict[str, Any] | None,
+    words: list[str],
+    app: dict[str, Any] | None,
+    environ: Mapping[str, str],
+) -> tuple[list[str], dict[str, Any] | None]:
+    """`procman start WORD`: a word that names a type of the formation is a type (Foreman's
+    `start PROCESS`), and only one that names none is the ad-hoc command `app` offers for
+    it (`procman start htop`). Returns (types to start, the app to add)."""
+    if not words or app is None or words != [app.get("cmd")]:
+        return words, app
+    source = (
+        Source.from_dict(requested) if requested is not None else (_usable(current) or Source())
+    )
+    try:
+        formation = load_formation(project, source, environ)
+    except ConfigError:  # no formation file: the word can only be a command
+        return [], app
+    return (words, None) if formation.get(words[0]) is not None else ([], app)
 
 
 def without_app(current: Source | None, loaded: Formation, name: str) -> tuple[Source, Formation]:
@@ -164,3 +190,41 @@ def _app_fields(app: dict[str, Any]) -> tuple[str, str, int | None]:
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise UsageError(f"app: port {port!r} is not a port (1-65535)")
     return name, cmd, port
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """The `start` method's params."""
+
+    source: dict[str, Any] | None
+    counts: dict[str, Any]
+    instances: int | str | None
+    types: list[str]
+    app: dict[str, Any] | None
+    force: bool
+    replace: bool
+
+
+def prepare_start(
+    project: Path,
+    current: Source | None,
+    loaded: Formation | None,
+    keep: Mapping[str, Any],
+    request: StartRequest,
+    environ: Mapping[str, str],
+) -> tuple[Plan, Formation, list[str] | None, dict[str, int]]:
+    """What a start does: (the plan, the formation to install, the types to start (None:
+    all), the counts to set). keep: the counts that ran (or that state.json restores)."""
+    words, app = read_words(project, current, request.source, request.types, request.app, environ)
+    plan = plan_start(
+        project, current, loaded, request.source, app, request.instances, request.force,
+        request.replace,
+    )  # fmt: skip
+    formation, only = resolve_start(project, plan.source, words, environ)
+    if app is not None:
+        only = list(plan.counts) or [app["name"]]
+    elif only is not None:  # TYPE=N names a type to start too
+        only = list(dict.fromkeys([*only, *request.counts]))
+    every = None if app is not None else request.instances
+    counts = {**plan.counts, **request.counts}
+    return plan, formation, only, phases.wanted_counts(formation, keep, every, counts, only)

@@ -138,8 +138,12 @@ class Group:
         self.held.discard_spare(inst.id)
         self.steer()
 
-    def occupied(self) -> bool:
-        """Something of ours has the type's port: a live instance or a held listener."""
+    def occupied(self, index: int = 0) -> bool:
+        """Something of ours has the port of instance `index`: a held listener or a live
+        instance of the type (with Foreman's per-instance ports: that slot's instance)."""
+        if self.ptype.instance_ports and not self.ptype.socket:
+            inst = self.slots.get(index)
+            return inst is not None and inst.live
         return self.held.holds(self.name) or any(i.live for i in self.slots.values())
 
     def steer(self) -> None:

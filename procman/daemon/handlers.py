@@ -72,11 +72,14 @@ class Handlers:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        types: list[str] | None = None,
         app: dict[str, Any] | None = None,
         force: bool = False,
         replace: bool = False,
     ) -> dict[str, Any]:
-        return await self.supervisor.start(source, counts, instances, app, force, replace)
+        if types is not None and not all(isinstance(t, str) for t in types):
+            raise ProcmanError("types must be a list of type names", ErrorCode.BAD_PARAMS)
+        return await self.supervisor.start(source, counts, instances, types, app, force, replace)
 
     async def delete(self, type: str) -> dict[str, Any]:
         return await self.supervisor.delete(type)

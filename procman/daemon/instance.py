@@ -52,7 +52,7 @@ BACKOFF_CAP = 30.0
 
 
 def backoff_delay(crashes_in_row: int) -> float:
-    """None after the first early exit (a first crash restarts at once, as PM2, supervisord
+    """No wait after the first early exit (a first crash restarts at once, as PM2, supervisord
     and Kubernetes do); 0.1 s after the second in a row, doubling with each one more,
     capped at 30 s."""
     if crashes_in_row < 2:
@@ -143,7 +143,7 @@ class Instance:
         self._spawn()
 
     def stop(self) -> None:
-        """SIGTERM to the group now, SIGKILL after kill_timeout; no restart afterwards."""
+        """stop_signal (SIGTERM) to the group now, SIGKILL after kill_timeout; no restart."""
         self._start_after_stop = False
         if self.state == InstanceState.BACKOFF:
             self._cancel_timer()
@@ -264,7 +264,7 @@ class Instance:
     def _terminate(self) -> None:
         if self.pid is None:
             return
-        self.spawner.kill_group(self.pid, signal.SIGTERM)
+        self.spawner.kill_group(self.pid, self.ptype.stop_signal)  # SIGTERM unless stop_signal
         self._cancel_timer()
         pid = self.pid
         self._timer = self.timers.call_later(self.ptype.kill_timeout, lambda: self._kill(pid))

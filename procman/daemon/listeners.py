@@ -11,11 +11,11 @@ import asyncio
 import errno
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from procman.daemon.steering import PortGroup, queued
-from procman.errors import PortInUse
+from procman.errors import ConfigError, PortInUse
 from procman.model import InstanceId, InstanceState, ProcessType
 
 BACKLOG = 1024
@@ -58,20 +58,33 @@ def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, s
     return found
 
 
-def check_ports(
-    types: Iterable[ProcessType], counts: Mapping[str, int], host: str, own_pids: set[int]
-) -> None:
-    """Before anything changes: a port type that has nothing of ours up yet (types) must find
-    its port free of other programs, or the kernel would let us share it with them silently."""
-    for ptype in types:
-        if ptype.port and counts.get(ptype.name, 1):
-            check_port_free(ptype.port, host, own_pids)
-
-
 def check_port_free(port: int, host: str, own_pids: set[int]) -> None:
     """Raise PortInUse, naming the holder, if a program other than ours listens on port."""
     if foreign_listeners(port, own_pids):
         raise PortInUse(port_in_use_message(port, host))
+
+
+def check_ports(
+    ptype: ProcessType, count: int, host: str, own_pids: set[int], ours: Callable[[int], bool]
+) -> None:
+    """Before a start or scale: `count` instances of ptype must have ports (Foreman's
+    port + index stays under 65536), and a type that binds its port (a held socket, or
+    `ready: port/http`) and has nothing of ours up on it must find the ports free of other
+    programs, or the kernel would let us share them silently. `ours(index)`: something of
+    ours is up on that instance's port already (its workers may hold it too)."""
+    if not count or ptype.port is None:
+        return
+    last = ptype.port_of(count - 1) or 0
+    if last > 65535:
+        raise ConfigError(
+            f"{ptype.name}: {count} instances from port {ptype.port} would pass port 65535; "
+            "pass a lower --port"
+        )
+    if not (ptype.socket or ptype.ready.kind in ("port", "http")):
+        return
+    for index in range(count if ptype.instance_ports else 1):
+        if not ours(index):
+            check_port_free(ptype.port_of(index) or 0, host, own_pids)
 
 
 def process_name(pid: int | None) -> str:

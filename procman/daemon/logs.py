@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from procman.daemon.feed import Feed
 from procman.daemon.logfiles import read_tail, rotate
@@ -101,6 +102,15 @@ class LogHub:
             self._on_readable(fd)
             if fd in self._pipes and not self._readable_now(fd):
                 self._close_pipe(fd)
+
+    def last_lines(self, inst: Any, count: int = 20) -> list[str]:
+        """The last lines an instance printed, its pipe read to the end first: an exited
+        instance's last words may still be there when its exit is reaped."""
+        label = str(inst.id)
+        for fd, pipe in list(self._pipes.items()):
+            while pipe.label == label and fd in self._pipes and self._readable_now(fd):
+                self._on_readable(fd)
+        return [text for _, _, text in self.tail(count, label=label)]
 
     @staticmethod
     def _readable_now(fd: int) -> bool:

@@ -32,8 +32,11 @@ def ready_at_spawn(ptype: ProcessType) -> bool:
     return kind == "none" or ptype.port is None or (kind == "port" and ptype.socket)
 
 
-async def wait_ready(ptype: ProcessType, pid: int, notified: asyncio.Event | None = None) -> None:
-    """Raises asyncio.TimeoutError when ptype.ready_timeout passes first."""
+async def wait_ready(
+    ptype: ProcessType, pid: int, notified: asyncio.Event | None = None, port: int | None = None
+) -> None:
+    """Raises asyncio.TimeoutError when ptype.ready_timeout passes first. `port` is the
+    instance's own (Foreman's per-instance ports); default the type's."""
     kind = ptype.ready.kind
     if kind == "notify":
         if notified is not None:
@@ -42,17 +45,18 @@ async def wait_ready(ptype: ProcessType, pid: int, notified: asyncio.Event | Non
     if ready_at_spawn(ptype):
         return
     check = _listening if kind == "port" else _http_ok
-    await asyncio.wait_for(_poll(check, ptype, pid), ptype.ready_timeout)
+    port = port or ptype.port or 0  # ready_at_spawn is True for a type without a port
+    await asyncio.wait_for(_poll(check, ptype, pid, port), ptype.ready_timeout)
 
 
-async def _poll(check, ptype: ProcessType, pid: int) -> None:
+async def _poll(check, ptype: ProcessType, pid: int, port: int) -> None:
     delay = POLL_FIRST
-    while not await check(ptype, pid):
+    while not await check(ptype, pid, port):
         await asyncio.sleep(delay)  # a probe is a poll by nature: back off to POLL_MAX
         delay = min(delay * 2, POLL_MAX)
 
 
-async def _listening(ptype: ProcessType, pid: int) -> bool:
+async def _listening(ptype: ProcessType, pid: int, port: int) -> bool:
     import psutil
 
     try:
@@ -63,16 +67,16 @@ async def _listening(ptype: ProcessType, pid: int) -> bool:
     for proc in procs:
         try:
             for conn in proc.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == ptype.port:
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
                     return True
         except psutil.Error:
             continue
     return False
 
 
-async def _http_ok(ptype: ProcessType, pid: int) -> bool:
+async def _http_ok(ptype: ProcessType, pid: int, port: int) -> bool:
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", ptype.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
         return False
     try:
@@ -146,7 +150,7 @@ class ReadinessTracker:
     async def _check(self, inst: Instance, pid: int) -> None:
         ptype = inst.ptype
         try:
-            await wait_ready(ptype, pid, inst.notified)
+            await wait_ready(ptype, pid, inst.notified, ptype.port_of(inst.index))
         except asyncio.TimeoutError:
             inst.not_ready(pid, f"not ready within {ptype.ready_timeout:g}s (ready: {ptype.ready})")
             return

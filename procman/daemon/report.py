@@ -3,7 +3,7 @@ for a state change. One place, so `status`, `start`, `reload` and the events str
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from procman.daemon.instance import Instance, backoff_delay, describe_exit
@@ -27,7 +27,7 @@ def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
         restarts=inst.restarts,
         cpu_percent=cpu,
         memory_bytes=mem,
-        port=inst.ptype.port,
+        port=inst.ptype.port_of(inst.index),
         exit_code=inst.exit_code,
         reason=inst.reason,
         status_text=inst.status_text,
@@ -57,20 +57,32 @@ def failure(inst: Instance, reason: str | None = None, state: str | None = None)
     }
 
 
+#: Lines of a failed one-shot's output (the release phase's) shown with its failure.
+OUTPUT_LINES = 20
+
+
 def outcome(
     touched: Iterable[Instance],
     everyone: Iterable[Instance],
-    late: Iterable[Instance] = (),
-    waited: float = 0.0,
+    extra: Iterable[dict[str, Any]] = (),
+    output: Callable[[Instance], list[str]] | None = None,
+    late: Iterable[tuple[Instance, float]] = (),
     closing: bool = False,
 ) -> dict[str, Any]:
-    """A verb's answer: which of the instances it touched failed (gave up, backing off, or
-    `late`: not done when the verb's bound of `waited` seconds passed, or when a shutdown
-    ended the wait), and every row."""
-    late = list(late)
+    """A verb's answer: which of the instances it touched failed (a one-shot's with its
+    last `output` lines), those `late` (not done when the verb's bound of so many seconds
+    passed, or when a shutdown ended the wait), `extra` failures (types not started), and
+    every row."""
     why = "stopped: the daemon is shutting down" if closing else None
-    failed = [failure(i, why or late_reason(i, waited)) for i in late]
-    failed += [failure(i) for i in touched if i.state in FAILED and i not in late]
+    failed = [failure(i, why or late_reason(i, seconds)) for i, seconds in late]
+    tardy = {id(i) for i, _ in late}
+    for inst in touched:
+        if inst.state in FAILED and id(inst) not in tardy:
+            entry = failure(inst)
+            if output is not None and inst.ptype.one_shot:
+                entry["output"] = output(inst)[-OUTPUT_LINES:]
+            failed.append(entry)
+    failed += extra
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
 
 

@@ -16,6 +16,9 @@ healthy process.
 
 Every wait is bounded (waiters.bound): ready_timeout for the replacement to come up,
 kill_timeout (and the drain) for a process to stop.
+
+A Procfile type on Foreman's per-instance ports (no --share) has nothing to hand over: its
+port is its instance's own, so each slot is restarted in turn (stop, then start).
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class SlotResult:
 
 
 async def replace_slot(group: Group, old: Instance, wait: Wait) -> SlotResult:
+    if old.ptype.instance_ports and not old.ptype.socket:
+        # Foreman's per-instance port is the instance's alone: nothing could take it over
+        # meanwhile, so this slot is stopped, then started (the other slots keep serving)
+        old.restart()
+        seconds = bound([old])
+        if not await wait([old], up_or_gave_up, seconds):
+            return SlotResult(old, late_reason(old, seconds))
+        return SlotResult(old, None if old.state == InstanceState.RUNNING else old.reason)
     if old.state not in (InstanceState.RUNNING, InstanceState.STARTING):
         # nothing serving to hand over from: a plain (re)start of the slot
         group.ensure_listener(old)

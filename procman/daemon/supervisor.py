@@ -15,8 +15,8 @@ from typing import Any
 
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, load_formation
-from procman.counts import resolve_counts, start_counts
-from procman.daemon import apps, describe, policy, report, targets
+from procman.counts import resolve_counts
+from procman.daemon import apps, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
 from procman.daemon.group import Group, regroup
 from procman.daemon.instance import Instance, Spawner
@@ -30,7 +30,7 @@ from procman.daemon.reaper import Reaper
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
-from procman.daemon.waiters import Waiters, bound, gone_for_good, is_down, up_or_gave_up
+from procman.daemon.waiters import Waiters, bound, gone_for_good, up_or_gave_up
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import DOWN, Formation, InstanceState, ProcessType
@@ -96,26 +96,28 @@ class Supervisor:
         source: dict[str, Any] | None = None,
         counts: dict[str, Any] | None = None,
         instances: int | str | None = None,
+        types: list[str] | None = None,
         app: dict[str, Any] | None = None,
         force: bool = False,
         replace: bool = False,
     ) -> dict[str, Any]:
-        """Load (or re-read) the formation, add an ad-hoc app (apps.py), bring it all up."""
+        """Load (or re-read) the formation, add an ad-hoc app (apps.py), bring the instances
+        up in start order (phases.py): every type's, or only `types`."""
         first = self.formation is None
         current = saved_source(self.restored) if first else self.source
-        plan = apps.plan_start(
-            self.project, current, self.formation, source, app, instances, force, replace
-        )
-        formation = load_formation(self.project, plan.source)
         keep = (self.restored or {}).get("counts", {}) if first else self.desired()
-        defaults = {t.name: t.instances for t in formation.types}
-        wanted = start_counts(defaults, keep, plan.every, plan.counts, counts or {})
-        self._check_ports(formation, wanted)
+        request = apps.StartRequest(
+            source, counts or {}, instances, types or [], app, force, replace
+        )
+        plan, formation, only, wanted = apps.prepare_start(
+            self.project, current, self.formation, keep, request, self.base_env
+        )
+        self._check_ports(formation, {n: wanted[n] for n in only or wanted})
         self._install(formation, plan.source)
         for name, count in wanted.items():
             self.groups[name].desired = count
         self.restored = None
-        affected = [i for g in list(self.groups.values()) for i in g.converge()]
+        retired = [i for g in list(self.groups.values()) if not g.defined for i in g.converge()]
         for inst in (i for n in plan.replaced for i in self.groups[n].instances() if i.live):
             if inst.launched is None or inst.launched.stale:  # a replaced app's old command
                 inst.restart()
@@ -123,8 +125,17 @@ class Supervisor:
         self._save(running=True)
         for note in plan.notes:
             self.logs.system(note)
-        done = await self._outcome(affected, affected, self._settled, bound(affected))
-        return {**done, "notes": plan.notes}
+        touched, skipped, late = await phases.start_in_waves(
+            self.groups, formation, only, self.wait
+        )
+        seconds = bound(retired, start=False)
+        await self.wait(retired, self._settled, seconds)
+        late += [(i, seconds) for i in retired if not self._settled(i)]
+        outcome = report.outcome(
+            retired + touched, self.instances(), skipped, self.logs.last_lines, late,
+            self.waiters.released,
+        )  # fmt: skip
+        return {**outcome, "notes": plan.notes}
 
     async def delete(self, name: str) -> dict[str, Any]:
         """Stop and remove an ad-hoc app; the rest of the formation runs on."""
@@ -154,9 +165,12 @@ class Supervisor:
         return await self._outcome(wanted, affected, self._settled, bound(affected))
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
+        """Stop in the reverse start order: what waits for a type stops before it."""
         picked = self.select(target)
-        await asyncio.gather(*(g.stop(picked_of(g, picked)) for g in self.groups.values()))
-        down = await self._outcome(picked, picked, is_down, bound(picked, start=False))
+        late = await phases.stop_in_waves(
+            self.groups, self.formation, picked, lambda g, insts: g.stop(insts), self.wait
+        )
+        down = report.outcome(picked, [], late=late, closing=self.waiters.released)
         return {**down, "status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
@@ -164,7 +178,8 @@ class Supervisor:
         if update:
             self._reread()
         picked = [i for i in self.select(target) if self.groups[i.id.type].defined]
-        self._check_ports(self._require_formation(), {})
+        picked = phases.restartable(picked, target)
+        self._check_ports(self._require_formation(), self.desired())
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
@@ -173,8 +188,12 @@ class Supervisor:
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
         new one that must be ready before the old one stops (see rollout.py)."""
-        self._reread()
-        picked = self.select(target)
+        formation = self._reread()
+        picked = phases.start_order(formation, phases.restartable(self.select(target), None))
+        bad = await phases.release_first(self.groups, target, self.wait)
+        if bad is not None:  # Heroku's release phase failed: nothing is replaced
+            late = [] if bad.state in DOWN else [(bad, bound([bad]))]  # still running
+            return report.outcome([bad], self.instances(), output=self.logs.last_lines, late=late)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -191,10 +210,15 @@ class Supervisor:
         self.timer.stop()
         self.endpoint.close()
         self.waiters.release()  # a verb in progress answers now, with its outcome
-        everyone = self._everyone()
-        for inst in everyone:
+        replacements = [i for i in self._everyone() if i.replacement]
+        for inst in replacements:
             inst.stop()
-        if not await self.wait(everyone, gone_for_good, bound(everyone, start=False)):
+        late = await phases.stop_in_waves(
+            self.groups, self.formation, self.instances(), phases.stop_now, self.wait,
+            gone_for_good,
+        )  # fmt: skip
+        await self.wait(replacements, lambda i: not i.live, bound(replacements, start=False))
+        if late:
             log.warning("instances still up after their kill_timeout: killing them")
         self.launcher.end_all()  # and whatever they left behind
         self.held.close_all()
@@ -296,13 +320,12 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes (see listeners.check_ports)."""
-        idle = [
-            t
-            for t in formation.types
-            if not (t.name in self.groups and self.groups[t.name].occupied())
-        ]
-        check_ports(idle, counts, self.held.host, {i.pid for i in self.instances() if i.pid})
+        """Before anything changes: see listeners.check_ports."""
+        own = {i.pid for i in self.instances() if i.pid}
+        for ptype in formation.types:
+            group = self.groups.get(ptype.name)
+            ours = group.occupied if group is not None else (lambda index: False)
+            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, ours)
 
     # -- state changes --------------------------------------------------------------------
 
@@ -329,12 +352,14 @@ class Supervisor:
         policies = any(g.scaler is not None or g.ptype.max_memory for g in self.groups.values())
         return self.formation is not None and (wanted or policies)
 
-    def _reread(self) -> None:
+    def _reread(self) -> Formation:
         """reload and restart: the formation and env files as they are now."""
         self._require_formation()
         source = self.source or Source()
-        self._install(load_formation(self.project, source), source)
+        formation = load_formation(self.project, source, self.base_env)
+        self._install(formation, source)
         self._save(running=True)
+        return formation
 
     def _require_formation(self) -> Formation:
         if self.formation is None:
@@ -343,7 +368,3 @@ class Supervisor:
 
     def _save(self, running: bool) -> None:
         self.state.record(self.source, self.formation, self.desired(), running)
-
-
-def picked_of(group: Group, picked: list[Instance]) -> list[Instance]:
-    return [i for i in picked if i.id.type == group.name]

@@ -93,8 +93,8 @@ class Waiters:
         """A verb's answer: wait (at most `seconds`) for `waited`, then say how each of
         `touched` ended, beside every row."""
         await self.wait(waited, done, seconds)
-        late = [i for i in waited if not done(i)]
-        return report.outcome(touched, everyone(), late, seconds, self.released)
+        late = [(i, seconds) for i in waited if not done(i)]
+        return report.outcome(touched, everyone(), late=late, closing=self.released)
 
     def release(self) -> None:
         """A shutdown: every open wait returns now, so its verb answers with an outcome."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 
 from procman.errors import ProcmanError, UsageError
 from procman.export.common import (
@@ -26,6 +27,7 @@ from procman.export.common import (
 )
 from procman.model import Formation, ProcessType, RestartPolicy
 from procman.shell import exec_script
+from procman.signames import signal_name
 
 SHELL = "/bin/sh"  # absolute: systemd does not search PATH the way a shell does
 LISTEN_HOST = "0.0.0.0"  # procman's default PROCMAN_HOST
@@ -114,6 +116,8 @@ def _service(
         # 0 would mean "no timeout" to systemd; procman's 0 means SIGKILL right after SIGTERM.
         f"TimeoutStopSec={_timespan(ptype.kill_timeout) if ptype.kill_timeout else '1ms'}",
     ]
+    if ptype.stop_signal != signal.SIGTERM:
+        service.append(f"KillSignal={signal_name(ptype.stop_signal)}")
     if ptype.max_memory is not None:
         service.append(f"MemoryMax={binary_size(ptype.max_memory, ('', 'K', 'M', 'G', 'T'))}")
     service.append(f"SyslogIdentifier={unit}")
@@ -144,7 +148,7 @@ def _environment(formation: Formation, ptype: ProcessType) -> tuple[list[list[Pi
     # The env files stay files (EnvironmentFile=): their values, secrets included, are not
     # copied into the unit.
     own = dict(ptype.env)
-    if ptype.port is not None:
+    if ptype.port is not None and not ptype.instance_ports:
         own["PORT"] = str(ptype.port)
     own["PROCMAN_NAME"] = ptype.name
     assignments: list[list[Piece]] = []
@@ -167,6 +171,14 @@ def _environment(formation: Formation, ptype: ProcessType) -> tuple[list[list[Pi
     if "PROCMAN_INSTANCE" in formation.env:
         prologue += [*instance, ("; ", False)]
         exported.append("PROCMAN_INSTANCE")
+    if ptype.port is not None and ptype.instance_ports:  # Foreman's: port + instance index
+        prologue += [
+            (f"PORT=$(({ptype.port} + ", False),
+            ("%i", True),
+            ("))", False),
+            ("; ", False),
+        ]
+        exported.append("PORT")
     ident = [(f"{ptype.name}.$((", False), ("%i", True), (" + 1))", False)]
     prologue += [("PROCMAN_ID=", False), *ident, ("; PS=", False), *ident, ("; ", False)]
     exported += ["PROCMAN_ID", "PS"]

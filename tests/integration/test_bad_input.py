@@ -131,8 +131,11 @@ def test_bad_requests_get_error_objects_and_the_daemon_serves_on(pm: Harness) ->
 
 
 def test_bad_cli_usage_exits_2(pm: Harness) -> None:
-    res = pm.run("start", "a", "b", expect=2)
+    res = pm.run("start", "sleep 1", "sleep 2", expect=2)
     assert "one TARGET at most" in res.stderr
+    # bare words are process types; with no formation file, several of them are a mistake
+    res = pm.run("start", "a", "b", expect=2)
+    assert "no process types 'a b'" in res.stderr and '"a b"' in res.stderr
     res = pm.run("nosuchcommand", expect=2)
     assert "No such command" in res.stderr
     res = pm.run("logs", "-n", "-3", expect=2)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, free_port
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, free_base, free_port
 
 
 def test_procfile_port_type_binds_itself_and_is_ready_when_listening(pm: Harness) -> None:
     pm.procfile(f"web: {PY} {EXAMPLES / 'app.py'}\n")  # no $PORT: no port, ready none
     pm.run("check")
     pm.procfile(f"web: PORT=$PORT {PY} {EXAMPLES / 'app.py'}\n")
-    port = free_port()
+    port = free_base()
     pm.run("start", "-p", str(port), "-i", "2")
     rows = pm.status()
     assert [r["state"] for r in rows] == ["running", "running"]
-    assert all(r["port"] == port for r in rows)
-    # ready: port without a held socket means the instance itself listens by now
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-        assert json.loads(reply.read())["id"].startswith("web.")
+    assert [r["port"] for r in rows] == [port, port + 1]  # Foreman's: one port per instance
+    # ready: port without a held socket means each instance itself listens by now
+    for index in (0, 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port + index}/", timeout=5) as reply:
+            assert json.loads(reply.read())["id"] == f"web.{index + 1}"
 
 
 def test_http_and_notify_readiness(pm: Harness, port: int) -> None:

@@ -21,6 +21,12 @@ KEYS = (
 )
 info = {key: os.environ.get(key) for key in KEYS}
 info["pid"] = os.getpid()
+if os.environ.get("MARKER"):  # lines of the release phase's marker file when we started
+    try:
+        with open(os.environ["MARKER"]) as marker:
+            info["marker_lines"] = len(marker.read().splitlines())
+    except FileNotFoundError:
+        info["marker_lines"] = 0
 try:
     os.fstat(3)
     info["fd3"] = True

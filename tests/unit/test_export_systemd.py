@@ -255,3 +255,14 @@ def test_working_directory_user_and_names() -> None:
 )
 def test_exec_rule_matches_the_daemon(cmd: str) -> None:
     assert exec_script(cmd) == shell_command(cmd, listen_pid=False)
+
+
+def test_foreman_ports_per_instance_and_the_stop_signal() -> None:
+    from procman.config.procfile import parse_procfile
+    from procman.export import systemd
+
+    web = replace(parse_procfile("web: serve $PORT\n", "Procfile")[0], stop_signal=3)
+    unit = systemd.render(Formation(root=Path("/srv"), types=(web,)), "app")["app-web@.service"]
+    assert "PORT=$$((5000 + %i)); " in unit and "export PORT PROCMAN_ID PS;" in unit
+    assert 'Environment="PORT=' not in unit
+    assert "KillSignal=SIGQUIT" in unit

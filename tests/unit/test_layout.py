@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "procman"
-LEAVES = {"errors", "names", "model", "paths", "protocol", "counts", "shell"}
+LEAVES = {"errors", "names", "model", "paths", "protocol", "counts", "shell", "order", "signames"}
 MAX_LINES = 400
-SUPERVISOR_MAX = 350
+SUPERVISOR_MAX = 400  # the verbs only; past this, move a job out
 
 
 def modules() -> dict[str, Path]:

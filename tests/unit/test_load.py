@@ -315,3 +315,55 @@ def test_import_is_cheap() -> None:
             parents = [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)]
             todo += [p for p in parents if p.startswith("procman") and p not in seen]
     assert "procman.config.envfiles" in seen
+
+
+def test_procfile_base_port_from_env_file_then_environ(tmp_path: Path) -> None:
+    write(tmp_path / "Procfile", "web: serve $PORT\nworker: work\n")
+    write(tmp_path / ".env", "PORT=9000\n")
+    formation = load_formation(tmp_path, Source(), environ={"PORT": "6000"})
+    assert [t.port for t in formation.types] == [9000, 9100]
+    assert load_formation(tmp_path, Source(port_base=7000), environ={}).types[0].port == 7000
+    (tmp_path / ".env").unlink()
+    assert load_formation(tmp_path, Source(), environ={"PORT": "6000"}).types[1].port == 6100
+    assert load_formation(tmp_path, Source(), environ={}).types[1].port == 5100
+
+
+def test_share_travels_in_the_source(tmp_path: Path) -> None:
+    write(tmp_path / "Procfile", "web: serve $PORT\nworker: work\n")
+    source = Source.from_dict(json.loads(json.dumps(Source(share=("web",)).to_dict())))
+    assert source.share == ("web",)
+    web, worker = load_formation(tmp_path, source, environ={}).types
+    assert (web.socket, web.instance_ports, worker.instance_ports) == (True, False, True)
+    with pytest.raises(ConfigError, match="--share: no process type 'api'"):
+        load_formation(tmp_path, Source(share=("api",)), environ={})
+    write(tmp_path / "procman.yaml", "processes:\n  web:\n    cmd: x\n")
+    with pytest.raises(ConfigError, match="--share is for Procfile types"):
+        load_formation(tmp_path, Source(share=("web",)), environ={})
+
+
+def test_start_words_are_types_or_one_adhoc_command(tmp_path: Path) -> None:
+    from procman.config.load import resolve_start
+    from procman.daemon.apps import read_words
+
+    write(tmp_path / "Procfile", "web: serve\nworker: work\n")
+    _, only = resolve_start(tmp_path, Source(), ["worker"], {})
+    assert only == ["worker"]
+    _, only = resolve_start(tmp_path, Source(), ["worker", "web", "worker"], {})
+    assert only == ["worker", "web"]
+    app = {"name": "web", "cmd": "htop", "port": None}
+    assert read_words(tmp_path, None, None, ["htop"], app, {}) == ([], app)
+    worker = {"name": "web", "cmd": "worker", "port": None}
+    assert read_words(tmp_path, None, None, ["worker"], worker, {}) == (["worker"], None)
+    with pytest.raises(ConfigError, match='no process type "nosuch"') as info:
+        resolve_start(tmp_path, Source(), ["web", "nosuch"], {})
+    assert info.value.code == ErrorCode.NOT_FOUND
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # no formation file: a single word is a command
+    assert read_words(empty, None, None, ["worker"], worker, {}) == ([], worker)
+
+
+def test_minus_i_leaves_release_at_one(tmp_path: Path) -> None:
+    write(tmp_path / "Procfile", "release: migrate\nweb: serve\n")
+    formation = apply_counts(load_formation(tmp_path, Source(), environ={}), 3)
+    assert [t.instances for t in formation.types] == [1, 3]

@@ -13,11 +13,15 @@ def test_basic_types_in_file_order() -> None:
     text = "# a comment\n\nweb: python app.py\n  worker :  python worker.py --queue=a:b  \n"
     types = parse_procfile(text, "Procfile")
     assert [t.name for t in types] == ["web", "worker"]
-    assert types[0] == ProcessType(name="web", cmd="python app.py", line=3)
+    assert types[0] == ProcessType(
+        name="web", cmd="python app.py", line=3, port=5000, instance_ports=True
+    )
     # only the first ':' splits; whitespace around name and command is stripped
     assert types[1].cmd == "python worker.py --queue=a:b"
     assert types[1].line == 4
-    assert all(t.port is None and not t.socket and t.ready == ReadyCheck("none") for t in types)
+    # every type has a port (Foreman's rule); none mentions $PORT, so none waits for it
+    assert [t.port for t in types] == [5000, 5100]
+    assert all(not t.socket and t.ready == ReadyCheck("none") for t in types)
 
 
 def test_crlf_bom_and_indented_comment() -> None:
@@ -38,7 +42,10 @@ def test_port_rule_uses_position_among_all_types() -> None:
         "admin: serve --port=${PORT:-9000}\n"
     )
     types = parse_procfile(text, "Procfile", port_base=6000)
-    assert [t.port for t in types] == [6000, None, 6200, 6300]
+    assert [t.port for t in types] == [6000, 6100, 6200, 6300]
+    # Foreman: instance i of the type at position p gets base + 100 p + i
+    assert [types[0].port_of(i) for i in range(3)] == [6000, 6001, 6002]
+    assert types[1].port_of(1) == 6101
     assert [t.ready for t in types] == [
         ReadyCheck("port"),
         ReadyCheck("none"),
@@ -121,3 +128,47 @@ def test_foreman_counts(tmp_path) -> None:
     path.write_text("formation: nope=1\n")
     with pytest.raises(ConfigError, match="no process type 'nope'"):
         foreman_counts(path, ["web"])
+
+
+def test_share_gives_one_held_port_for_every_instance() -> None:
+    types = parse_procfile("web: serve $PORT\nworker: w\n", "Procfile", share=["web"])
+    web, worker = types
+    assert (web.port, web.socket, web.instance_ports) == (5000, True, False)
+    assert [web.port_of(i) for i in range(3)] == [5000, 5000, 5000]
+    assert (worker.port_of(1), worker.socket) == (5101, False)
+
+
+def test_share_of_an_unknown_type_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"--share: no process type 'api' .*types: web"):
+        parse_procfile("web: serve\n", "Procfile", share=["api"])
+
+
+def test_release_runs_once() -> None:
+    from procman.model import RestartPolicy
+
+    release, web = parse_procfile("release: migrate\nweb: serve\n", "Procfile")
+    assert release.restart == RestartPolicy.NEVER and release.one_shot
+    assert web.restart == RestartPolicy.ALWAYS
+
+
+@pytest.mark.parametrize(
+    ("explicit", "files", "environ", "base"),
+    [
+        (7000, {"PORT": "9000"}, {"PORT": "6000"}, 7000),  # -p wins
+        (None, {"PORT": "9000"}, {"PORT": "6000"}, 9000),  # then the env files (Foreman)
+        (None, {}, {"PORT": "6000"}, 6000),  # then procman's environment
+        (None, {}, {}, 5000),
+        (None, {"PORT": ""}, {}, 5000),
+    ],
+)
+def test_port_base_follows_foreman(explicit, files, environ, base) -> None:
+    from procman.config.procfile import port_base
+
+    assert port_base(explicit, files, environ) == base
+
+
+def test_port_base_that_is_not_a_port() -> None:
+    from procman.config.procfile import port_base
+
+    with pytest.raises(ConfigError, match=r"PORT='abc' in the env files is not a port"):
+        port_base(None, {"PORT": "abc"}, {})

@@ -102,11 +102,11 @@ def test_late_reasons(state: InstanceState, reason: str | None, text: str) -> No
 def test_an_outcome_names_the_late_and_the_failed_once() -> None:
     late, errored, fine = Fake(), Fake(InstanceState.ERRORED), Fake(InstanceState.RUNNING)
     errored.reason = "gave up"
-    result = outcome([late, errored, fine], [], [late], 3.0)  # type: ignore[list-item]
+    result = outcome([late, errored, fine], [], late=[(late, 3.0)])  # type: ignore[list-item]
     assert not result["ok"]
     assert [(f["state"], f["reason"]) for f in result["failed"]] == [
         ("starting", "not ready after 3s"),
         ("errored", "gave up"),
     ]
-    closing = outcome([late], [], [late], 3.0, closing=True)  # type: ignore[list-item]
+    closing = outcome([late], [], late=[(late, 3.0)], closing=True)  # type: ignore[list-item]
     assert closing["failed"][0]["reason"] == "stopped: the daemon is shutting down"

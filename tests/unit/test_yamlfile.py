@@ -323,3 +323,66 @@ def test_log_rotation_settings(tmp_path: Path) -> None:
     assert settings == {"log_max_size": 1024 * 1024, "log_keep": 2}
     err = error("log_keep: -1\nprocesses:\n  web:\n    cmd: x\n", tmp_path)
     assert "procman.yaml:1: log_keep:" in str(err)
+
+
+def test_after_stop_signal_and_release(tmp_path: Path) -> None:
+    types, _ = parse(
+        """\
+        processes:
+          web:
+            cmd: serve
+            after: [seed]
+            stop_signal: QUIT
+          seed:
+            cmd: seed
+            restart: never
+            stop_signal: 2
+          release:
+            cmd: migrate
+          worker:
+            cmd: work
+            after: web
+        """,
+        tmp_path,
+    )
+    web, seed, release, worker = types
+    assert (web.after, worker.after, seed.after) == (("seed",), ("web",), ())
+    assert (web.stop_signal, seed.stop_signal, worker.stop_signal) == (3, 2, 15)
+    assert release.restart == RestartPolicy.NEVER  # the release phase runs once
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "  a:\n    cmd: x\n    after: [b]\n  b:\n    cmd: y\n    after: [a]\n",
+            "procman.yaml:4: processes.a.after: start order has a cycle: a -> b -> a;",
+        ),
+        (
+            "  a:\n    cmd: x\n    after: [nosuch]\n",
+            "procman.yaml:4: processes.a.after: no process type 'nosuch' (types: a)",
+        ),
+        (
+            "  a:\n    cmd: x\n    after: ['web.1']\n",
+            "procman.yaml:4: processes.a.after: 'web.1' is not a process type name",
+        ),
+        (
+            "  a:\n    cmd: x\n    stop_signal: NOPE\n",
+            "procman.yaml:4: processes.a.stop_signal: 'NOPE' is not a signal; valid: HUP INT",
+        ),
+        (
+            "  a:\n    cmd: x\n    stop_signal: 999\n",
+            "procman.yaml:4: processes.a.stop_signal: '999' is not a signal; valid:",
+        ),
+        (
+            "  a:\n    cmd: x\n    stop_signal: true\n",
+            "processes.a.stop_signal: true is not a signal name",
+        ),
+        (
+            "  release:\n    cmd: x\n    restart: always\n",
+            "procman.yaml:4: processes.release.restart: the release phase runs once",
+        ),
+    ],
+)
+def test_order_and_signal_errors(tmp_path: Path, body: str, message: str) -> None:
+    assert message in str(error("processes:\n" + body, tmp_path))

@@ -10,14 +10,24 @@ import click
 
 from procman.cli import render
 from procman.cli.client import ensure_daemon
-from procman.cli.options import Project, count_param, project_options, source_params
+from procman.cli.options import (
+    Project,
+    count_param,
+    counts_options,
+    is_formation_file,
+    parse_counts,
+    project_options,
+    share_option,
+    source_params,
+)
 from procman.errors import ProcmanError, RemoteError, UsageError
+from procman.names import NAME_RE
 
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("args", nargs=-1, metavar="[TARGET] [TYPE=N ...]")
+@click.argument("args", nargs=-1, metavar="[TARGET|TYPE ...] [TYPE=N ...]")
 @click.option("-i", "--instances", metavar="N|max", help="Count for every type without TYPE=N.")
 @click.option("--name", default="web", show_default=True, help="Type name of an ad-hoc app.")
 @click.option(
@@ -31,6 +41,8 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("--force", is_flag=True, help="Replace the ad-hoc app of that --name.")
 @click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@counts_options
+@share_option
 @project_options
 def start(
     project: Project,
@@ -43,6 +55,8 @@ def start(
     force: bool,
     replace: bool,
     foreground: bool,
+    formation: tuple[str, ...],
+    share: tuple[str, ...],
 ) -> None:
     """Start the daemon if needed and bring the formation up.
 
@@ -54,24 +68,33 @@ def start(
     \b
       procman start                     the project's procman.yaml or Procfile
       procman start -i max              one instance of every type per CPU
-      procman start web=4 worker=2      set counts per type
+      procman start web=4 worker=2      set counts per type (also -m web=4,worker=2)
+      procman start worker              only the worker type; the others stay as they are
+      procman start --share web -i 4    web's 4 instances share one port (fd 3)
       procman start app.py -i 4         a script, PM2 style (type "web")
       procman start "node srv.js" --name api --port 8000 -i max
       procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
     """
-    from procman.counts import parse_assignment
-
-    counts = dict(parse_assignment(a) for a in args if ASSIGNMENT.match(a))
-    targets = [a for a in args if not ASSIGNMENT.match(a)]
+    counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
+    rest = [a for a in args if not ASSIGNMENT.match(a)]
+    files = [a for a in rest if is_formation_file(a)]
+    types = [a for a in rest if a not in files and NAME_RE.match(a)]  # the daemon knows types
+    targets = files + [a for a in rest if a not in files and a not in types]
     if len(targets) > 1:
         raise UsageError(f"one TARGET at most, got {len(targets)}: {' '.join(targets)}")
+    if types and targets and not files:
+        raise UsageError(f"a command runs alone; start it without the type names {types}")
     target = targets[0] if targets else None
-    source, app = source_params(project, target, name, port, env_files, no_env_file)
+    source, app = source_params(project, target, name, port, env_files, no_env_file, share)
+    if app is None and len(types) == 1 and not files:
+        # one bare word: the daemon starts the type it names, or else runs it as a command
+        app = {"name": name, "cmd": types[0], "port": port}
     params = {
         "source": source,
-        "counts": {k: str(v) for k, v in counts.items()},
-        "instances": count_param(instances),
+        "counts": counts,
+        "instances": count_param(instances or every),
+        "types": types or None,
         "app": app,
         "force": force,
         "replace": replace,
