@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = re.compile(r"^(?:=+ )?(\d+ (?:passed|failed|errors?|skipped)\b.*?) in [0-9.]+s", re.M)
 FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
+TEARDOWN_WAIT = 90.0  # seconds an interrupted pytest gets to tear its daemons down
 
 
 def busy_loops(count: int) -> list[subprocess.Popen]:
@@ -48,6 +49,29 @@ def stop(loops: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
+def run_suite(pytest_args: list[str], out: object) -> int:
+    """One run of pytest. Interrupted (Ctrl-C, SIGTERM), pytest gets SIGINT and the time to
+    run its teardowns, which stop every daemon the tests started; subprocess.call would
+    SIGKILL it and leave them running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+        cwd=ROOT,
+        stdout=out,  # type: ignore[arg-type]
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(TEARDOWN_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.stress", description=__doc__)
     parser.add_argument("--runs", type=int, default=10, help="times to run the suite (10)")
@@ -59,20 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     pids = " ".join(str(p.pid) for p in loops)
     print(f"stress: {args.runs} runs of the suite beside {args.busy} busy loops "
           f"(pids {pids}); logs in {args.log_dir}", flush=True)  # fmt: skip
-    passed = 0
+    passed = done = 0
     failures: dict[str, int] = {}
     try:
         for run in range(1, args.runs + 1):
             log = args.log_dir / f"run-{run}.log"
             started = time.monotonic()
             with log.open("w") as out:
-                code = subprocess.call(
-                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-                )
+                code = run_suite(pytest_args, out)
             text = log.read_text(errors="replace")
             found = SUMMARY.findall(text)
             summary = found[-1] if found else f"pytest exited {code}"
@@ -80,19 +98,21 @@ def main(argv: list[str] | None = None) -> int:
             for name in failed:
                 failures[name] = failures.get(name, 0) + 1
             passed += code == 0
+            done += 1
             mark = "pass" if code == 0 else "FAIL"
             took = time.monotonic() - started
             print(f"run {run}/{args.runs}: {mark} ({summary}, {took:.0f}s)"
                   + "".join(f"\n    {name}" for name in failed), flush=True)  # fmt: skip
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         print("stress: interrupted", flush=True)
     finally:
         stop(loops)
-    total = args.runs
-    print(f"stress: {passed}/{total} runs passed, {total - passed} failed")
+    total = done
+    print(f"stress: {passed}/{total} runs passed, {total - passed} failed"
+          + ("" if done == args.runs else f" (interrupted; {args.runs} asked for)"))  # fmt: skip
     for name, count in sorted(failures.items(), key=lambda item: -item[1]):
         print(f"  {count}× {name}")
-    return 0 if passed == total else 1
+    return 0 if passed == total == args.runs else 1
 
 
 if __name__ == "__main__":
