@@ -86,6 +86,9 @@ class ProcessType:
     autoscale: Autoscale | None = None
     stop_signal: int = SIGTERM  # what a stop sends first; SIGKILL follows after kill_timeout
     after: tuple[str, ...] = ()  # types that must be ready (or, one-shot, done) before this one
+    watch: tuple[str, ...] = ()  # absolute paths: a change under them reloads (or restarts) it
+    ignore: tuple[str, ...] = ()  # globs under the watched paths whose changes do not count
+    cron_restart: str | None = None  # a cron expression: reloaded (or restarted) at each time
     line: int | None = None  # where it was declared, for messages
 
     def port_of(self, index: int) -> int | None:

@@ -185,7 +185,7 @@ class Harness:
     def wait_log(self, needle: str, timeout: float = 10, target: str | None = None) -> str:
         def check() -> str | None:
             lines = self.client.call("logs", {"lines": 2000, "target": target})["lines"]
-            found = [text for _, _, text in lines if needle in text]
+            found = [text for _, _, text, *_ in lines if needle in text]
             return found[-1] if found else None
 
         return wait_until(check, timeout, f"log line {needle!r}")
@@ -197,7 +197,7 @@ class Harness:
         def check() -> dict[str, Any] | None:
             pid = self.by_id().get(ident, {}).get("pid")
             lines = self.client.call("logs", {"lines": 2000, "target": ident})["lines"]
-            for _, _, text in reversed(lines):
+            for _, _, text, *_ in reversed(lines):
                 if text.startswith("ENV "):
                     env = json.loads(text[4:])
                     if env["pid"] == pid:

@@ -24,8 +24,9 @@ def procman_spawn() -> subprocess.Popen:
 
     from procman.daemon.spawn import spawn_process
 
-    popen, read_fd = spawn_process("sleep 1000", dict(os.environ), Path.cwd())
-    os.close(read_fd)
+    popen, out_fd, err_fd = spawn_process("sleep 1000", dict(os.environ), Path.cwd())
+    os.close(out_fd)
+    os.close(err_fd)
     return popen
 
 

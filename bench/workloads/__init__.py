@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status
+from bench.workloads import http, idle, logs, reload, restart, scale, start, status, watch
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,6 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
+        Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
     )
 }

@@ -58,8 +58,9 @@ class BareLoop:
         if self.how == "procman":  # whatever procman's spawn does today (setpriv, sh, pipe)
             from procman.daemon.spawn import spawn_process
 
-            popen, read_fd = spawn_process(shlex.join(self.argv), dict(self.env), self.dir)
-            os.close(read_fd)
+            popen, out_fd, err_fd = spawn_process(shlex.join(self.argv), dict(self.env), self.dir)
+            os.close(out_fd)
+            os.close(err_fd)
             return popen
         return subprocess.Popen(self.argv, env=self.env)
 

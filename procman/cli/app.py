@@ -18,11 +18,13 @@ from procman import __version__
 COMMANDS = {
     "autoscale": "autoscale:autoscale",
     "check": "check:check",
+    "completion": "completion:completion",
     "daemon": "daemon:daemon",
     "delete": "delete:delete",
     "describe": "describe:describe",
     "env": "env:env",
     "export": "export:export",
+    "flush": "flush:flush",
     "kill": "shutdown:shutdown",
     "list": "ls:ls",
     "logs": "logs:logs",
@@ -30,13 +32,16 @@ COMMANDS = {
     "monit": "monit:monit",
     "ps": "status:status",
     "reload": "reload:reload",
+    "reopen": "reopen:reopen",
     "restart": "restart:restart",
     "scale": "scale:scale",
     "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
     "start": "start:start",
+    "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
+    "unstartup": "startup:unstartup",
 }
 
 

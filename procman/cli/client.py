@@ -17,7 +17,14 @@ from procman.errors import DaemonUnavailable, ProcmanError, RemoteError
 DAEMON_START_TIMEOUT = 15.0
 #: Methods that answer at once; a daemon silent for this long is stuck, not busy. The others
 #: (start, scale, restart, ...) wait for instances, as long as their ready_timeout allows.
-QUICK_METHODS = {"ping": 10.0, "status": 10.0, "formation": 10.0, "logs": 10.0}
+QUICK_METHODS = {
+    "ping": 10.0,
+    "status": 10.0,
+    "formation": 10.0,
+    "logs": 10.0,
+    "flush": 10.0,
+    "reopen": 10.0,
+}
 
 
 class Client:
@@ -49,9 +56,12 @@ class Client:
             return False
         return True
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """One request, one reply; error replies raise RemoteError."""
-        timeout = QUICK_METHODS.get(method)
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
+        """One request, one reply; error replies raise RemoteError. `timeout` overrides the
+        method's own (QUICK_METHODS), for a caller that would rather have nothing than wait."""
+        timeout = timeout or QUICK_METHODS.get(method)
         if params and params.get("follow"):
             timeout = None
         for reply in self._exchange(method, params, timeout):

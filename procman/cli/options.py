@@ -69,6 +69,14 @@ def project_options(func: Callable[..., Any] | None = None, *, short_f: bool = T
     return wrapper
 
 
+def complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """shell_complete= of TARGET arguments: names from the running daemon. The work is in
+    procman.cli.completion, imported only while a shell asks for completions."""
+    from procman.cli.completion import targets
+
+    return targets(ctx, param, incomplete)
+
+
 def source_params(
     project: Project,
     target: str | None,
@@ -77,6 +85,7 @@ def source_params(
     env_files: str | None,
     no_env_file: bool,
     share: tuple[str, ...] = (),
+    watch: bool = False,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """What the daemon should load (None: whatever it had, or the project's file), and the
     ad-hoc app to add when TARGET is a command or a script (PM2's `start`)."""
@@ -103,7 +112,7 @@ def source_params(
         raise UsageError("give a formation file or a command to run, not both")
     files = tuple(f.strip() for f in env_files.split(",") if f.strip()) if env_files else None
     app = {"name": name, "cmd": command, "port": port} if command is not None else None
-    if not (procfile or files or no_env_file or (port and app is None) or share):
+    if not (procfile or files or no_env_file or (port and app is None) or share or watch):
         return None, app
     source = Source(
         procfile=procfile,
@@ -111,6 +120,7 @@ def source_params(
         no_env_file=no_env_file,
         port_base=port if port and app is None else None,
         share=share,
+        watch=watch,
     )
     return source.to_dict(), app
 

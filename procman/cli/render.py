@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -136,6 +135,8 @@ class TypeTotals(NamedTuple):
     restarts: int
     autoscale: dict[str, Any] | None
     last: str | None  # the last autoscale decision
+    watch: list[str] | None = None  # the paths a change under reloads the type
+    cron: str | None = None  # cron_restart
 
 
 def type_totals(
@@ -158,6 +159,8 @@ def type_totals(
         restarts=sum(r.get("restarts") or 0 for r in rows),
         autoscale=summary.get("autoscale"),
         last=last,
+        watch=summary.get("watch") or None,
+        cron=summary.get("cron_restart"),
     )
 
 
@@ -169,6 +172,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
     if scale:
         mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
         note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
+    extras = [note] if note else []
+    if t.watch:
+        extras.append("watched")
+    if t.cron:
+        extras.append(f"cron {t.cron}")
+    note = ", ".join(extras)
     return [
         f"{t.name} total",
         "",
@@ -179,6 +188,12 @@ def _total_cells(t: TypeTotals) -> list[str]:
         "-" if t.memory is None else size(t.memory),
         note,
     ]
+
+
+def _own_line(summary: dict[str, Any] | None) -> bool:
+    """A type whose settings say something gets its total line even when alone."""
+    summary = summary or {}
+    return bool(summary.get("autoscale") or summary.get("watch") or summary.get("cron_restart"))
 
 
 def status_table(
@@ -205,7 +220,7 @@ def status_table(
         lines = [list(COLUMNS)]
         for name, members in groups.items():
             lines += [_cells(r) for r in members]
-            if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+            if len(groups) > 1 or _own_line(summaries.get(name)):
                 lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
         widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
         for line in lines:
@@ -227,7 +242,7 @@ def status_table(
             cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
             cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
             table.add_row(*cells)
-        if len(groups) > 1 or summaries.get(name, {}).get("autoscale"):
+        if len(groups) > 1 or _own_line(summaries.get(name)):
             totals = type_totals(name, members, summaries.get(name))
             table.add_row(*_total_cells(totals), style="dim")
     console = _console()
@@ -269,7 +284,7 @@ def waiting(message: str) -> Iterator[None]:
 # -- logs -----------------------------------------------------------------------------------
 
 
-def _type_colour(type_name: str) -> int:
+def type_colour(type_name: str) -> int:
     return PALETTE[zlib.crc32(type_name.encode()) % len(PALETTE)]
 
 
@@ -286,43 +301,15 @@ def type_style(type_name: str) -> str:
         92: "bright_green",
         95: "bright_magenta",
     }
-    return names[_type_colour(type_name)]
+    return names[type_colour(type_name)]
 
 
-def log_formatter(stream: Any = None) -> Callable[[float, str, str], str]:
-    coloured = colour_on(stream)
-    cache: dict[str, str] = {}
-
-    def fmt(now: float, label: str, text: str) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        if not coloured:
-            return f"{stamp} {label} | {text}"
-        prefix = cache.get(label)
-        if prefix is None:
-            colour = _type_colour(label.rpartition(".")[0] or label)
-            prefix = cache[label] = f"\033[{colour}m{label} |\033[0m"
-        return (
-            f"\033[{_type_colour(label.rpartition('.')[0] or label)}m{stamp}\033[0m {prefix} {text}"
-        )
-
-    return fmt
-
-
-def log_lines(lines: Iterable[list[Any]], fmt: Callable[[float, str, str], str]) -> None:
-    out = sys.stdout
-    out.write("".join(fmt(now, label, text) + "\n" for now, label, text in lines))
-    out.flush()
-
-
-def foreground_sink() -> Callable[[float, str, bytes], None]:
-    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout."""
-    fmt = log_formatter(sys.stdout)
-
-    def sink(now: float, label: str, block: bytes) -> None:
-        text = block.decode(errors="replace")
-        log_lines(([now, label, line] for line in text.split("\n")[:-1]), fmt)
-
-    return sink
+def flushed(result: dict[str, Any]) -> None:
+    for entry in result["flushed"]:
+        files = entry["files"]
+        info(f"flushed {entry['type']}: {len(files)} file(s), {size(entry['bytes'])}")
+    if not result["flushed"]:
+        info("no log files to flush")
 
 
 # -- check ----------------------------------------------------------------------------------
@@ -351,10 +338,15 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):
             extras.append(f"cwd={t['cwd']}")
+        if t.get("cron_restart"):
+            extras.append(f"cron_restart={t['cron_restart']!r}")
         info(f"  {t['name']}: {t['cmd']}")
         info(f"      {' '.join(extras)}")
         for key, value in t.get("env", {}).items():
             info(f"      env {key}={value}")
+        if t.get("watch"):
+            ignoring = f" (ignoring {', '.join(t['ignore'])})" if t.get("ignore") else ""
+            info(f"      watch {', '.join(t['watch'])}{ignoring}")
     waves = info_.get("start_order") or []
     if len(waves) > 1:
         info("start order: " + " -> ".join(", ".join(wave) for wave in waves))

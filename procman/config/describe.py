@@ -38,6 +38,9 @@ def describe_type(t: ProcessType, count: int) -> dict[str, Any]:
         if scale is None
         else {"min": scale.min, "max": scale.max, "cpu": scale.cpu, "window": scale.window},
         "after": list(t.after),
+        "watch": list(t.watch),
+        "ignore": list(t.ignore),
+        "cron_restart": t.cron_restart,
         "line": t.line,
     }
 

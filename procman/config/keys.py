@@ -16,6 +16,7 @@ SIZE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGTkmgt]([iI]?[bB])?|[bB])?\s*$"
 SIGNAL_PATTERN = r"^([A-Za-z][A-Za-z0-9+]*|[0-9]+)$"
 READY_PATTERN = r"^(none|port|notify|http:(/.*)?)$"
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+CRON_PATTERN = r"^\s*(@[a-z]+|\S+(\s+\S+){4})\s*$"  # five fields or a macro; croniter checks more
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,9 @@ KIND_WHAT = {
     "files": "a file name or a list of them",
     "types": "a list of process type names",
     "autoscale": "a mapping with min, max and cpu",
+    "watch": "true, false, a path or a list of paths",
+    "globs": "a glob or a list of them",
+    "cron": 'a cron expression, like "0 3 * * *"',
     "processes": "a mapping of process types",
 }
 
@@ -115,6 +119,11 @@ TYPE_KEYS: tuple[Key, ...] = (
         "start once these types are ready (one-shot types: exited 0); stop in reverse order",
         [],
     ),
+    Key("watch", "watch", "reload (held socket) or restart the type when a file under these "
+        "changes: true (its cwd) or paths relative to the project, which must exist", False),
+    Key("ignore", "globs", "globs under the watched paths whose changes do not count", []),
+    Key("cron_restart", "cron", 'reload (held socket) or restart the type at each time of '
+        'this standard cron expression, like "0 3 * * *"'),
 )  # fmt: skip
 
 TOP_KEYS: tuple[Key, ...] = (

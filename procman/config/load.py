@@ -50,6 +50,7 @@ class Source:
     no_env_file: bool = False
     port_base: int | None = None  # -p: the Procfile's base port; None = Foreman's fallbacks
     share: tuple[str, ...] = ()  # --share: Procfile types whose instances share one port
+    watch: bool = False  # `start --watch`: every type without a watch rule watches its cwd
 
     def __post_init__(self) -> None:
         if self.env_files is not None and not isinstance(self.env_files, tuple):
@@ -96,6 +97,7 @@ class Source:
             "no_env_file": (bool,),
             "port_base": (int, type(None)),
             "share": (list, tuple),
+            "watch": (bool,),
         }
         for key, value in data.items():
             if key not in shapes:
@@ -205,6 +207,11 @@ def load_formation(
         base = port_base(source.port_base, env, environ)
         types = foreman_ports(types, base, source.share, display_path(path or project, project))
     types += [app.ptype() for app in source.apps]  # their ports were fixed when they came
+    if source.watch:  # a one-shot type (release) is not run again on every save
+        types = [
+            t if t.watch or t.one_shot else replace(t, watch=(str(t.cwd or project),))
+            for t in types
+        ]
     return Formation(
         root=project,
         types=tuple(types),

@@ -14,6 +14,7 @@ from typing import Any
 
 from procman.config.keys import (
     AUTOSCALE_KEYS,
+    CRON_PATTERN,
     NAME_PATTERN,
     READY_PATTERN,
     SIGNAL_PATTERN,
@@ -81,6 +82,11 @@ FRAGMENTS: dict[str, Callable[[Key], Obj]] = {
             {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}},
         ]
     },
+    "watch": lambda key: {
+        "oneOf": [{"type": "boolean"}, _nonempty(), {"type": "array", "items": _nonempty()}]
+    },
+    "globs": lambda key: {"oneOf": [_nonempty(), {"type": "array", "items": _nonempty()}]},
+    "cron": lambda key: {"type": "string", "pattern": CRON_PATTERN},
     "autoscale": lambda key: _object(AUTOSCALE_KEYS),
     "processes": lambda key: {
         "type": "object",

@@ -30,6 +30,7 @@ from procman.signames import parse_signal
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
 _SIZE_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 class _Parser(NodeReader):
@@ -167,6 +168,13 @@ class _Parser(NodeReader):
         values.setdefault("ready", ReadyCheck("port" if port is not None else "none"))
         if "restart" in values:
             values["restart"] = RestartPolicy(values["restart"])
+        if values.get("watch") is True:  # the type's own directory
+            values["watch"] = (str(values.get("cwd") or self.project.absolute()),)
+        elif values.get("watch") is False:
+            values["watch"] = ()
+        if values.get("ignore") and not values.get("watch"):
+            message = "needs `watch:` (true or a list of paths)"
+            raise self.error(node_of["ignore"], f"{path}.ignore", message)
         if name == RELEASE:
             if values.get("restart", RestartPolicy.NEVER) != RestartPolicy.NEVER:
                 message = "the release phase runs once, to completion: it is never restarted"
@@ -203,6 +211,32 @@ class _Parser(NodeReader):
                 f"start order has a cycle: {' -> '.join(cycle)}; remove one of these `after:` "
                 "entries",
             )
+
+    def watch(self, node: Node, path: str, key: Key) -> tuple[str, ...] | bool:
+        """true (the type's cwd), false, or paths relative to the project that must exist."""
+        if isinstance(node, ScalarNode) and node.tag == _BOOL_TAG:
+            return self.flag(node, path)
+        found = []
+        for i, text in enumerate(self.strings(node, path, "a path")):
+            where = f"{path}[{i}]" if isinstance(node, SequenceNode) else path
+            resolved = os.path.normpath(self.project.absolute() / os.path.expanduser(text))
+            if not os.path.exists(resolved):
+                item = node.value[i] if isinstance(node, SequenceNode) else node
+                raise self.error(item, where, f"{text} ({resolved}) does not exist")
+            found.append(resolved)
+        return tuple(found)
+
+    def globs(self, node: Node, path: str, key: Key) -> tuple[str, ...]:
+        return tuple(self.strings(node, path, "a glob"))
+
+    def cron(self, node: Node, path: str, key: Key) -> str:
+        from procman.config.cron import check_cron  # croniter: only for formations that use it
+
+        text = self.string(node, path, key.what())
+        try:
+            return check_cron(text)
+        except ValueError as exc:
+            raise self.error(node, path, str(exc)) from None
 
     def instances(self, node: Node, path: str, key: Key) -> int:
         what = key.what()

@@ -53,10 +53,16 @@ def plan_start(
     count = None if instances is None else CountSpec.parse(str(instances)).apply(0, cpu_count())
     wanted = Source.from_dict(requested) if requested is not None else None
     current = _usable(current)
+    watch = bool(wanted and wanted.watch) or bool(current and current.watch)
+    if wanted is not None and replace(wanted, watch=False) == Source():
+        wanted = None  # `start --watch` alone: what runs, watched
     if app is not None:
-        return _add_app(current, loaded, wanted, app, count, force)
-    plan = _switch_file(project, current, loaded, wanted, replace_file)
-    plan.every = count
+        plan = _add_app(current, loaded, wanted, app, count, force)
+    else:
+        plan = _switch_file(project, current, loaded, wanted, replace_file)
+        plan.every = count
+    if watch:  # --watch holds until the daemon shuts down
+        plan.source = replace(plan.source, watch=True)
     return plan
 
 

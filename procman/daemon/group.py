@@ -173,6 +173,8 @@ class Group:
             "name": self.name,
             "desired": self.desired,
             "running": sum(1 for i in self.slots.values() if i.state == InstanceState.RUNNING),
+            "watch": list(self.ptype.watch),
+            "cron_restart": self.ptype.cron_restart,
             "autoscale": None
             if scaler is None
             else {

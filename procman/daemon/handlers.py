@@ -5,6 +5,7 @@ handler runs, and Handlers refuses to start if a handler's params differ from it
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,9 @@ from typing import Any
 from procman import __version__, protocol
 from procman.config.describe import describe_formation
 from procman.daemon import describe, report, targets
-from procman.daemon.logs import LogHub, Subscriber, split_lines
+from procman.daemon.logfiles import STREAMS
+from procman.daemon.logs import LogHub, Subscriber
+from procman.daemon.logtail import split_lines
 from procman.daemon.server import Stream
 from procman.daemon.supervisor import Supervisor
 from procman.errors import ErrorCode, NotFound, ProcmanError
@@ -101,18 +104,29 @@ class Handlers:
         return await self.supervisor.scale(counts)
 
     async def logs(
-        self, target: str | None = None, lines: int = DEFAULT_LINES, follow: bool = False
+        self,
+        target: str | None = None,
+        lines: int | None = None,
+        follow: bool = False,
+        stream: str | None = None,
+        since: float | None = None,
     ) -> Any:
+        if lines is None:  # with since: every line since then, up to the cap
+            lines = DEFAULT_LINES if since is None else MAX_LINES
         if lines < 0 or lines > MAX_LINES:
             raise ProcmanError(f"lines must be 0..{MAX_LINES}", ErrorCode.BAD_PARAMS)
+        if stream is not None and stream not in STREAMS:
+            raise ProcmanError(
+                f"stream must be {' or '.join(map(repr, STREAMS))}, not {stream!r}",
+                ErrorCode.BAD_PARAMS,
+            )
+        if since is not None and not math.isfinite(since):
+            raise ProcmanError("since must be a finite unix time", ErrorCode.BAD_PARAMS)
         type_name, label = self._log_target(target)
-        found = self.hub.tail(lines, type_name, label)
-        if len(found) < lines:  # memory keeps 256 KiB a type: older lines are on disk
-            found = self.hub.file_tail(lines, type_name, label) or found
-        tail = [list(item) for item in found]
+        tail = [list(item) for item in self.hub.lines(lines, type_name, label, stream, since)]
         if not follow:
             return {"lines": tail}
-        sub = Subscriber(type_name, label)
+        sub = Subscriber(type_name, label, stream)
         self.hub.subscribers.add(sub)
         return Stream(self._follow(sub, tail))
 
@@ -126,8 +140,8 @@ class Handlers:
             yield {"lines": tail}
             async for batch in sub.batches(too_slow):
                 # a message per chunk: a backlog never becomes one huge line
-                for now, label, block in batch:
-                    yield {"lines": [[now, label, line] for line in split_lines(block)]}
+                for now, label, stream, block in batch:
+                    yield {"lines": [[now, label, line, stream] for line in split_lines(block)]}
         finally:
             self.hub.subscribers.discard(sub)
 
@@ -137,6 +151,22 @@ class Handlers:
             return None, None
         kind, name = self.supervisor.parse_target(target)
         return (name, None) if kind == "type" else (None, name)
+
+    async def flush(self, target: str | None = None) -> dict[str, Any]:
+        if target is None or target in ("", "all"):
+            return {"flushed": self.hub.flush()}
+        if target not in self.hub.known_types():  # a type gone from the formation still counts
+            kind, name = self.supervisor.parse_target(target)
+            if kind == "instance":
+                raise ProcmanError(
+                    f"flush empties a type's files and {name} is an instance"
+                    f" (flush {name.rpartition('.')[0]} empties its type's)",
+                    ErrorCode.BAD_PARAMS,
+                )
+        return {"flushed": self.hub.flush(target)}
+
+    async def reopen(self) -> dict[str, Any]:
+        return {"reopened": self.hub.reopen()}
 
     async def events(self) -> Stream:
         feed = self.supervisor.events.subscribe()

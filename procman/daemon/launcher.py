@@ -1,6 +1,6 @@
 """The Spawner that instances call: the environment of a new process, its spawn (through
 spawn.py), and the registrations that go with it (the reaper for its exit, the watchdog for
-its group, the log hub for its output), plus pid -> instance for whoever needs to ask."""
+its group, the log hub for its stdout and stderr), plus pid -> instance for whoever needs to ask."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from procman.daemon import descendants, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
+from procman.daemon.logfiles import ERR, OUT
 from procman.daemon.logs import LogHub
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
@@ -97,7 +98,7 @@ class Launcher:
                 # born in its own cgroup, with a watchdog to cgroup.kill it if we die: no
                 # setpriv needed for the death signal (an exec fewer)
                 covered = placed.folder is not None and self.watchdog.alive
-                popen, fd = spawn.spawn_process(
+                popen, out_fd, err_fd = spawn.spawn_process(
                     ptype.cmd,
                     env,
                     ptype.cwd or self.project,
@@ -130,7 +131,8 @@ class Launcher:
 
         self.reaper.watch(pid, exited)
         self.watchdog.watch(pid)
-        self.logs.attach(fd, ptype.name, str(inst.id))
+        self.logs.attach(out_fd, ptype.name, str(inst.id), OUT)
+        self.logs.attach(err_fd, ptype.name, str(inst.id), ERR)
         return pid
 
     def kill_group(self, pid: int, sig: int) -> None:

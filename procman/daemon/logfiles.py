@@ -1,17 +1,32 @@
-"""Log files on disk: size-based rotation (rename and reopen, never copy-and-truncate, so no
-line is lost between a copy and a truncate) and reading the last lines across rotated files.
+"""Log files on disk: the line format, size-based rotation (rename and reopen, never
+copy-and-truncate, so no line is lost between a copy and a truncate), reading lines back
+across rotated files, and the paths `flush` empties.
 
-Files of a type: web.log (current), web.log.1 (the one before), ... web.log.<keep>.
+Files of a type: web.log (current), web.log.1 (the one before), ... web.log.<keep>. A line
+is `<ISO time> <id> | <text>` for stdout and `<ISO time> <id> ! <text>` for stderr: the
+marker sits where Foreman's `|` does, so the columns line up and an old file (stdout lines
+only) reads the same.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+log = logging.getLogger("procman.logs")
+
 BLOCK = 64 * 1024
+OUT, ERR = "out", "err"
+STREAMS = (OUT, ERR)
+MARKS = {OUT: "|", ERR: "!"}  # the separator after the id, per stream
+_STREAM_OF = {"| ": OUT, "! ": ERR}
+
+#: (unix time, id, text, stream): a line as the daemon hands it out
+Line = tuple[float, str, str, str]
 
 
 def rotated(path: Path, n: int) -> Path:
@@ -34,67 +49,133 @@ def rotate(path: Path, keep: int) -> None:
         pass
 
 
-def last_lines(path: Path, count: int) -> list[str]:
-    """The last `count` lines of one file, reading blocks from its end."""
+def type_files(logs_dir: Path, type_name: str) -> list[Path]:
+    """A type's files on disk, newest first: web.log, then web.log.1, web.log.2, ...
+    (every numbered one there is, not only up to log_keep: a lowered keep leaves some)."""
+    base = logs_dir / f"{type_name}.log"
+    numbered = []
     try:
-        fh = open(path, "rb")  # noqa: SIM115  (closed below; the loop needs the handle)
+        for path in logs_dir.glob(f"{type_name}.log.*"):
+            suffix = path.name[len(base.name) + 1 :]
+            if suffix.isdigit():
+                numbered.append((int(suffix), path))
+    except OSError:
+        pass
+    current = [base] if base.exists() else []
+    return current + [path for _, path in sorted(numbered)]
+
+
+def remove_files(logs_dir: Path, type_name: str) -> tuple[list[Path], int]:
+    """Unlink a type's files (for `flush`); (the files there were, their total size)."""
+    files = type_files(logs_dir, type_name)
+    size = 0
+    for path in files:
+        try:
+            size += path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("flush: cannot remove %s: %s", path, exc)
+    return files, size
+
+
+def type_names(logs_dir: Path) -> list[str]:
+    try:
+        return sorted(p.name[:-4] for p in logs_dir.glob("*.log"))
     except OSError:
         return []
+
+
+def blocks_backwards(path: Path) -> Iterator[list[str]]:
+    """The lines of one file, a block at a time from its end: each list holds consecutive
+    whole lines in file order, each list older than the one before."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115  (closed below; the generator needs the handle)
+    except OSError:
+        return
     with fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        data = b""
-        while end > 0 and data.count(b"\n") <= count:
+        end = fh.seek(0, os.SEEK_END)
+        rest = b""  # the start of a line cut by the previous block boundary
+        while end > 0:
             start = max(0, end - BLOCK)
             fh.seek(start)
-            data = fh.read(end - start) + data
+            data = fh.read(end - start) + rest
             end = start
-    lines = data.decode(errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if end > 0:  # the first line may be cut
-        lines = lines[1:]
-    return lines[-count:] if count else []
+            if end > 0:
+                cut = data.find(b"\n") + 1
+                if cut == 0:  # a line longer than a block: read further back
+                    rest = data
+                    continue
+                rest, data = data[:cut], data[cut:]
+            lines = data.decode(errors="replace").split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            if lines:
+                yield lines
 
 
-def parse(line: str) -> tuple[float, str, str] | None:
-    """`2026-11-28T10:00:01.123+00:00 web.1 | text` -> (unix time, "web.1", "text")."""
+def parse(line: str) -> Line | None:
+    """`2026-11-28T10:00:01.123+00:00 web.1 | text` -> (unix time, "web.1", "text", "out");
+    `... web.1 ! text` is a stderr line."""
     stamp, _, rest = line.partition(" ")
-    label, sep, text = rest.partition(" | ")
-    if not sep:
-        return None
+    label, _, tail = rest.partition(" ")
+    stream = _STREAM_OF.get(tail[:2])
+    if stream is None:
+        if tail not in ("|", "!"):  # an empty line whose trailing blank was stripped
+            return None
+        stream = _STREAM_OF[tail + " "]
     try:
         when = datetime.fromisoformat(stamp).timestamp()
     except ValueError:
         return None
-    return when, label, text
+    return when, label, tail[2:], stream
+
+
+def _type_tail(
+    logs_dir: Path,
+    type_name: str,
+    lines: int,
+    label: str | None,
+    stream: str | None,
+    since: float | None,
+) -> list[Line]:
+    """The last `lines` matching lines of one type, oldest first, from its newest file
+    back through the rotated ones; stops at the first line older than since."""
+    found: list[list[Line]] = []  # blocks of matches, newest block first
+    count = 0
+    blocks = (block for path in type_files(logs_dir, type_name) for block in blocks_backwards(path))
+    for block in blocks:
+        parsed = [p for p in map(parse, block) if p is not None]
+        older = since is not None and bool(parsed) and parsed[0][0] < since
+        if since is not None and older:
+            parsed = [p for p in parsed if p[0] >= since]
+        if label is not None:
+            parsed = [p for p in parsed if p[1] == label]
+        if stream is not None:
+            parsed = [p for p in parsed if p[3] == stream]
+        found.append(parsed)
+        count += len(parsed)
+        if count >= lines or older:
+            break
+    return [line for part in reversed(found) for line in part][-lines:]
 
 
 def read_tail(
-    logs_dir: Path, lines: int, keep: int, type_name: str | None = None, label: str | None = None
-) -> list[tuple[float, str, str]]:
-    """The last `lines` lines across types (merged by time) and their rotated files."""
-    if type_name is not None:
-        names = [type_name]
-    else:
-        try:
-            names = sorted(p.name[:-4] for p in logs_dir.glob("*.log"))
-        except OSError:
-            names = []
-    per_type = []
-    for name in names:
-        found: list[tuple[float, str, str]] = []
-        base = logs_dir / f"{name}.log"
-        for n in range(0, keep + 1):
-            path = base if n == 0 else rotated(base, n)
-            if not path.exists():
-                break
-            parsed = [p for p in map(parse, last_lines(path, lines * 2 if label else lines)) if p]
-            if label is not None:
-                parsed = [p for p in parsed if p[1] == label]
-            found = parsed + found
-            if len(found) >= lines:
-                break
-        per_type.append(found[-lines:] if lines else [])
+    logs_dir: Path,
+    lines: int,
+    type_name: str | None = None,
+    label: str | None = None,
+    stream: str | None = None,
+    since: float | None = None,
+) -> list[Line]:
+    """The last `lines` lines across types (merged by time) and their rotated files, of one
+    type, one instance (`label`), one stream, and not older than `since` (unix time)."""
+    if lines <= 0:
+        return []
+    if type_name is None and label is not None:
+        type_name = label.rpartition(".")[0] or label  # an instance's lines are in its type's
+    names = [type_name] if type_name is not None else type_names(logs_dir)
+    per_type = [_type_tail(logs_dir, name, lines, label, stream, since) for name in names]
     merged = list(heapq.merge(*per_type, key=lambda item: item[0]))
-    return merged[-lines:] if lines else []
+    return merged[-lines:]

@@ -1,8 +1,16 @@
-"""Instance output: pipe readers, per-type log files, a bounded tail, live subscribers.
+"""Instance output: pipe readers, per-type log files, a bounded tail, live subscribers,
+and the two file operations an operator asks for (flush, reopen).
 
-The hot path works on chunks, never line by line in Python: one read of up to 1 MiB, one
-bytes.replace to put `ISO-time id | ` in front of every line, one write. Lines in one chunk
-share the timestamp of the read that brought them.
+Each instance has two pipes, stdout and stderr, read apart. The hot path works on chunks,
+never line by line in Python: one read of up to 1 MiB, one bytes.replace to put
+`ISO-time id | ` (stdout) or `ISO-time id ! ` (stderr) in front of every line, one write.
+Lines in one chunk share the timestamp of the read that brought them. Both streams of a
+type go to one file, in the order the daemon read them: exact within a stream, and between
+the two as close as the reads (a child that needs them interleaved exactly can run with
+`2>&1`).
+
+Everything here runs on the loop's one thread, so a flush or a reopen happens between two
+chunk writes, never inside one: no line in flight is lost or written twice.
 """
 
 from __future__ import annotations
@@ -12,7 +20,6 @@ import errno
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,43 +27,46 @@ from pathlib import Path
 from typing import Any
 
 from procman.daemon.feed import Feed
-from procman.daemon.logfiles import read_tail, rotate
+from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
+from procman.daemon.logtail import Item, Tails
 
 log = logging.getLogger("procman.logs")
 
 READ_SIZE = 1 << 20
 MAX_PARTIAL = 64 * 1024  # a "line" longer than this is cut, so one child cannot hoard memory
-TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
-TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
 SUBSCRIBER_QUEUE = 1024  # chunks a live subscriber may fall behind before it is dropped
 SUBSCRIBER_BYTES = 8 * 1024 * 1024  # ...or bytes, whichever comes first
 SYSTEM = "procman"  # the type and label of the daemon's own lines
 
-Sink = Callable[[float, str, bytes], None]
-
-
-def split_lines(block: bytes) -> list[str]:
-    """The lines of a block that ends in a newline, split at newlines only (as in the log
-    file; str.splitlines would also split at \r, form feeds and friends)."""
-    return block.decode(errors="replace").split("\n")[:-1]
+Sink = Callable[[float, str, str, bytes], None]
 
 
 @dataclass(slots=True)
 class _Pipe:
     type_name: str
     label: str
-    prefix: bytes  # b" web.1 | "
+    stream: str  # "out" or "err"
+    prefix: bytes  # b" web.1 | " (stdout) or b" web.1 ! " (stderr)
     partial: bytes = b""
 
 
-class Subscriber(Feed[tuple[float, str, bytes]]):
-    """A live `logs -f` reader: every chunk of one type, one instance, or everything."""
+def _prefix(label: str, stream: str) -> bytes:
+    return f" {label} {MARKS[stream]} ".encode()
 
-    def __init__(self, type_name: str | None = None, label: str | None = None) -> None:
-        super().__init__(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES, lambda item: len(item[2]))
-        self.type_name, self.label = type_name, label
 
-    def wants(self, type_name: str, label: str) -> bool:
+class Subscriber(Feed[Item]):
+    """A live `logs -f` reader: every chunk of one type, one instance, or everything, of
+    one stream or both."""
+
+    def __init__(
+        self, type_name: str | None = None, label: str | None = None, stream: str | None = None
+    ) -> None:
+        super().__init__(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES, lambda item: len(item[3]))
+        self.type_name, self.label, self.stream = type_name, label, stream
+
+    def wants(self, type_name: str, label: str, stream: str) -> bool:
+        if self.stream is not None and stream != self.stream:
+            return False
         if self.label is not None:
             return label == self.label
         return self.type_name is None or self.type_name == type_name
@@ -75,19 +85,19 @@ class LogHub:
         self._sizes: dict[str, int] = {}
         self.max_size = 10 * 1024 * 1024  # rotate a type's file past this (log_max_size)
         self.keep = 5  # rotated files kept (log_keep)
-        self._tails: dict[str, deque[tuple[float, str, bytes]]] = {}
-        self._tail_sizes: dict[str, int] = {}
+        self.memory = Tails()
         self.subscribers: set[Subscriber] = set()
         self.dropped_writes = 0
         self.dropped_lines = 0  # lines lost to failed writes (a full disk), told in `ping`
         self._stamp_second = -1
         self._stamp_text = ""
-        self._system_pipe = _Pipe(SYSTEM, SYSTEM, f" {SYSTEM} | ".encode())
+        self._system_pipe = _Pipe(SYSTEM, SYSTEM, OUT, _prefix(SYSTEM, OUT))
 
     # -- pipes --------------------------------------------------------------------------
 
-    def attach(self, fd: int, type_name: str, label: str) -> None:
-        self._pipes[fd] = _Pipe(type_name, label, f" {label} | ".encode())
+    def attach(self, fd: int, type_name: str, label: str, stream: str = OUT) -> None:
+        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`."""
+        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream))
         self.loop.add_reader(fd, self._on_readable, fd)
 
     def close(self) -> None:
@@ -110,7 +120,7 @@ class LogHub:
         for fd, pipe in list(self._pipes.items()):
             while pipe.label == label and fd in self._pipes and self._readable_now(fd):
                 self._on_readable(fd)
-        return [text for _, _, text in self.tail(count, label=label)]
+        return [text for _, _, text, _ in self.tail(count, label=label)]  # both streams
 
     @staticmethod
     def _readable_now(fd: int) -> bool:
@@ -162,29 +172,29 @@ class LogHub:
         """A line of the daemon's own (starts, exits, back-off), as Foreman's `system |`."""
         self._publish(self._system_pipe, text.encode() + b"\n")
 
-    def _stamp(self, now: float) -> str:
-        second = int(now)
+    def _stamp(self, ms: int) -> str:
+        second = ms // 1000
         if second != self._stamp_second:
             self._stamp_second = second
             self._stamp_text = datetime.fromtimestamp(second).astimezone().isoformat()
         # 2026-11-28T10:00:01+00:00 -> 2026-11-28T10:00:01.123+00:00
         text = self._stamp_text
-        return f"{text[:19]}.{int((now - second) * 1000):03d}{text[19:]}"
+        return f"{text[:19]}.{ms % 1000:03d}{text[19:]}"
 
     def _publish(self, pipe: _Pipe, block: bytes) -> None:
         """block holds whole lines, the last one ending in a newline."""
-        now = time.time()
-        prefix = self._stamp(now).encode() + pipe.prefix
+        now = time.time()  # memory keeps it whole: it orders reads across types
+        prefix = self._stamp(int(now * 1000)).encode() + pipe.prefix
         out = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         self._write(pipe.type_name, out)
-        item = (now, pipe.label, block)
-        self._remember(pipe.type_name, item)
+        item = (now, pipe.label, pipe.stream, block)
+        self.memory.remember(pipe.type_name, item)
         for sub in self.subscribers:
-            if sub.wants(pipe.type_name, pipe.label):
+            if sub.wants(pipe.type_name, pipe.label, pipe.stream):
                 sub.offer(item)
         if self.sink is not None:
             try:
-                self.sink(now, pipe.label, block)
+                self.sink(now, pipe.label, pipe.stream, block)
             except Exception:  # a broken terminal must not stop the capture
                 log.exception("log sink failed")
                 self.sink = None
@@ -240,54 +250,97 @@ class LogHub:
         rotate(self.logs_dir / f"{type_name}.log", self.keep)
 
     def files(self, type_name: str) -> dict[str, str]:
-        """Where a type's output goes: `describe` shows it."""
+        """Where a type's output goes (stdout and stderr alike): `describe` shows it."""
         return {"log": str(self.logs_dir / f"{type_name}.log")}
 
-    def file_tail(
-        self, lines: int, type_name: str | None = None, label: str | None = None
-    ) -> list[tuple[float, str, str]]:
-        """Like tail(), from the files on disk, across rotations: for more than memory holds."""
-        return read_tail(self.logs_dir, lines, self.keep, type_name, label)
+    # -- operator actions ---------------------------------------------------------------
 
-    def _remember(self, type_name: str, item: tuple[float, str, bytes]) -> None:
-        now, label, block = item
-        if len(block) > TAIL_BLOCK:
-            cut = block.find(b"\n", len(block) - TAIL_BLOCK)
-            block = block[cut + 1 :]
-            item = (now, label, block)
-        tail = self._tails.setdefault(type_name, deque())
-        tail.append(item)
-        size = self._tail_sizes.get(type_name, 0) + len(block)
-        while size > TAIL_BYTES and len(tail) > 1:
-            size -= len(tail.popleft()[2])
-        self._tail_sizes[type_name] = size
+    def flush(self, type_name: str | None = None) -> list[dict[str, object]]:
+        """Empty the files of one type (or of every type with files or output): each file is
+        unlinked and the current one made anew, empty, at once; the memory tail goes too.
+        Unlink and reopen, not truncate: a reader that has the old file open (a log shipper,
+        `tail -f`) still reads it to its end, and the next chunk starts the new file."""
+        names = [type_name] if type_name is not None else self.known_types()
+        done: list[dict[str, object]] = []
+        for name in names:
+            files, size = remove_files(self.logs_dir, name)
+            fd = self._files.pop(name, None)
+            try:
+                if fd is not None:
+                    os.close(fd)
+                    self._open(name)  # the next chunk goes to the new, empty file
+                elif files:  # no pipe writes to it now: an empty current file, closed
+                    path = self.logs_dir / f"{name}.log"
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            except OSError as exc:  # the next line tries again
+                log.warning("flush: cannot create %s.log: %s", name, exc)
+            self.memory.drop(name)
+            done.append({"type": name, "files": [p.name for p in files], "bytes": size})
+        return done
+
+    def reopen(self) -> list[str]:
+        """Close every log file; the next line of a type opens `<type>.log` by its path again
+        (appending, or creating it). For an external logrotate that moved the files: what
+        was written before this went to the moved file, what comes after to the new one."""
+        names = sorted(self._files)
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
+        log.info("log files reopened (%s)", ", ".join(names) or "none open")
+        return names
+
+    def known_types(self) -> list[str]:
+        """Types with a file on disk, an open file or lines in memory."""
+        return sorted({*type_names(self.logs_dir), *self._files, *self.memory.blocks})
 
     # -- queries ------------------------------------------------------------------------
 
+    def lines(
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """The last `count` lines (of a type, an instance, a stream, not older than since),
+        merged in time order: from memory when it holds the answer, else from the files.
+        Without since, memory answers when it has `count` lines (under a flood they may skip
+        the heads of chunks too big to keep whole). With since, it answers only if it holds
+        every line of that window: nothing older than since was let go."""
+        found = self.tail(count, type_name, label, stream, since)
+        if since is None:
+            if len(found) >= count:
+                return found
+        else:
+            if type_name is None and label is not None:
+                type_name = label.rpartition(".")[0] or label
+            names = [type_name] if type_name is not None else self.known_types()
+            if self.memory.holds_since(names, since):
+                return found
+        return self.file_tail(count, type_name, label, stream, since) or found
+
+    def file_tail(
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """Like tail(), from the files on disk, across rotations: for more than memory holds."""
+        return read_tail(self.logs_dir, count, type_name, label, stream, since)
+
     def tail(
-        self, lines: int, type_name: str | None = None, label: str | None = None
-    ) -> list[tuple[float, str, str]]:
-        """The last `lines` lines, merged across types in time order."""
-        picked: list[tuple[float, int, str, str]] = []
-        seq = 0
-        for name, blocks in self._tails.items():
-            if type_name is not None and name != type_name:
-                continue
-            found = 0
-            for now, lab, block in reversed(blocks):
-                if label is not None and lab != label:
-                    continue
-                texts = split_lines(block)
-                for text in reversed(texts):
-                    seq -= 1
-                    picked.append((now, seq, lab, text))
-                    found += 1
-                    if found >= lines:
-                        break
-                if found >= lines:
-                    break
-        picked.sort()
-        return [(now, lab, text) for now, _, lab, text in picked[-lines:]] if lines else []
+        self,
+        count: int,
+        type_name: str | None = None,
+        label: str | None = None,
+        stream: str | None = None,
+        since: float | None = None,
+    ) -> list[Line]:
+        """The last `count` lines in memory, merged across types in time order."""
+        return self.memory.lines(count, type_name, label, stream, since)
 
     def forget(self, type_name: str) -> None:
         fd = self._files.pop(type_name, None)

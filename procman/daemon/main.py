@@ -22,7 +22,7 @@ from typing import Any
 from procman import paths
 from procman.daemon.handlers import Handlers
 from procman.daemon.logs import LogHub, Sink
-from procman.daemon.notify import NotifySocket
+from procman.daemon.notify import NotifySocket, tell_manager
 from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
@@ -117,12 +117,16 @@ async def _serve(
     watchdog_pid = watchdog.start()
     if watchdog_pid is not None:
         reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
+    # Started by systemd (Type=notify): the socket to say READY=1 on is ours, not the
+    # instances' (a child that inherited it could tell systemd it is ready in our name).
+    base_env = dict(os.environ)
+    manager = base_env.pop("NOTIFY_SOCKET", None)
     supervisor = Supervisor(
         project,
         loop=loop,
         logs=logs,
         state=StateFile(Path(paths.state_file(project)), project),
-        base_env=dict(os.environ),
+        base_env=base_env,
         reaper=reaper,
         watchdog=watchdog,
         notify_path=notify_path,
@@ -133,6 +137,8 @@ async def _serve(
     stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
 
     async def stop_everything() -> None:
+        if manager and not stopping:
+            tell_manager(manager, "STOPPING=1")
         handlers.closing = True
         if not stopping:
             stopping.append(loop.create_task(_stop(supervisor, stopped)))
@@ -154,17 +160,28 @@ async def _serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # after an external logrotate
     loop.add_signal_handler(signal.SIGPIPE, lambda: None)
 
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
     failed: list[bool] = []
     starting = None
+
+    def up(task: asyncio.Task[None] | None = None) -> None:
+        if failed:
+            loop.create_task(stop_everything())
+        elif manager and not stopping:
+            count = len(supervisor.instances())
+            tell_manager(manager, f"READY=1\nSTATUS=serving {project} ({count} instances)")
+
     if autostart is not None:
         # beside the wait for a shutdown, not before it: a signal during a start that
         # waits for slow instances must still stop everything
         starting = loop.create_task(_autostart(supervisor, autostart, on_error, failed))
-        starting.add_done_callback(lambda task: failed and loop.create_task(stop_everything()))
+        starting.add_done_callback(up)
+    else:
+        up()
     await stopped.wait()
     if starting is not None and not starting.done():
         starting.cancel()
@@ -329,10 +346,12 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
 
 
 def plain_sink(stream_fd: int = 1) -> Sink:
-    """`HH:MM:SS web.1 | line` to a file descriptor: the foreground daemon's merged output."""
+    """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
+    daemon's merged output."""
 
-    def write(now: float, label: str, block: bytes) -> None:
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} | ".encode()
+    def write(now: float, label: str, stream: str, block: bytes) -> None:
+        mark = "!" if stream == "err" else "|"
+        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
         data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         view = memoryview(data)
         while view:

@@ -26,6 +26,20 @@ def parse(data: bytes) -> dict[str, str]:
     return fields
 
 
+def tell_manager(path: str, message: str) -> bool:
+    """The daemon's own sd_notify: one datagram to its service manager's $NOTIFY_SOCKET
+    (`READY=1` once the formation is up under systemd's Type=notify). '@' means abstract."""
+    address = "\0" + path[1:] if path.startswith("@") else path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError as exc:
+        log.warning("cannot tell the service manager %r at %s: %s", message, path, exc)
+        return False
+    return True
+
+
 class NotifySocket:
     def __init__(self, loop: asyncio.AbstractEventLoop, path: str, on_message: OnMessage) -> None:
         self.loop, self.path, self.on_message = loop, path, on_message

@@ -27,6 +27,7 @@ from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
+from procman.daemon.refresh import Refresher, Triggers
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
@@ -88,6 +89,11 @@ class Supervisor:
         self.wait, self._outcome = self.waiters.wait, partial(self.waiters.outcome, self.instances)
         self.restored = state.unclean()
         self.read: list[describe.Stamp] = []  # the formation's files as last read
+        refresher = Refresher(  # watch mode and cron_restart: a reload or restart of their own
+            lambda name: self.groups.get(name), reload=self.reload, restart=self.restart,
+            say=logs.system, background=self._background,
+        )  # fmt: skip
+        self.triggers = Triggers(loop, refresher, str(project), str(state.path.parent))
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -208,6 +214,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.timer.stop()
+        self.triggers.close()
         self.endpoint.close()
         self.waiters.release()  # a verb in progress answers now, with its outcome
         replacements = [i for i in self._everyone() if i.replacement]
@@ -301,6 +308,7 @@ class Supervisor:
         self._forget_retired()
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
+        self.triggers.update(formation.types)
 
     def _new_group(self, ptype: ProcessType) -> Group:
         group = Group(

@@ -278,8 +278,12 @@ SAFE_VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "target": st.none() | NOT_OURS | st.just("sleeper"),
             "lines": st.integers(-5, 200_000),
             "follow": st.booleans(),
+            "stream": st.none() | st.sampled_from(["out", "err"]) | st.text(max_size=4),
+            "since": st.none() | st.floats(allow_nan=True) | st.integers(),
         },
     ),
+    "flush": st.fixed_dictionaries({"target": NOT_OURS}),
+    "reopen": st.just({}),
     "scale": st.fixed_dictionaries(
         {"counts": st.dictionaries(NOT_OURS, st.integers(-3, 3) | st.text(max_size=4))}
     ),

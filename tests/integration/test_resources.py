@@ -68,7 +68,10 @@ processes:
     pm.run("start")
     payload = pm.client.call("metrics")
     assert [r["id"] for r in payload["instances"]] == ["web.1", "web.2"]
-    assert payload["types"] == [{"name": "web", "desired": 2, "running": 2, "autoscale": None}]
+    assert payload["types"] == [
+        {"name": "web", "desired": 2, "running": 2, "watch": [], "cron_restart": None,
+         "autoscale": None}
+    ]  # fmt: skip
 
     def scrape() -> str | None:
         try:

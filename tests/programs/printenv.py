@@ -18,6 +18,7 @@ KEYS = (
     "FROM_ENV_FILE",
     "FROM_TYPE",
     "LAYERED",
+    "NOTIFY_SOCKET",
 )
 info = {key: os.environ.get(key) for key in KEYS}
 info["pid"] = os.getpid()

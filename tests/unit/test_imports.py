@@ -9,6 +9,7 @@ from procman.cli.app import COMMANDS
 # what no quick command needs: rich when piped, the config loaders, the daemon's libraries
 HEAVY = ("rich", "psutil", "yaml", "dotenv", "asyncio", "shlex", "pathlib", "procman.daemon")
 HEAVY += ("procman.config", "procman.export", "procman.cli.monit")
+HEAVY += ("procman.cli.completion", "click.shell_completion", "watchfiles", "croniter")
 COMMAND_MODULES = sorted({f"procman.cli.commands.{t.partition(':')[0]}" for t in COMMANDS.values()})
 
 # `procman VERB` with the daemon's answer canned, stdout piped; the last line is the import set
@@ -75,6 +76,10 @@ def test_scale_imports_only_what_scale_needs() -> None:
 
 def test_daemon_imports_no_click_or_rich() -> None:
     assert modules_after("import procman.daemon.__main__", ("click", "rich")) == []
+
+
+def test_daemon_imports_watchfiles_and_croniter_only_when_a_formation_uses_them() -> None:
+    assert modules_after("import procman.daemon.__main__", ("watchfiles", "croniter")) == []
 
 
 DESCRIBED = {

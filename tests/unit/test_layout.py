@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "procman"
-LEAVES = {"errors", "names", "model", "paths", "protocol", "counts", "shell", "order", "signames"}
+LEAVES = {
+    "errors", "names", "model", "paths", "protocol", "counts", "shell", "order", "signames",
+    "timespec",
+}  # fmt: skip
 MAX_LINES = 400
 SUPERVISOR_MAX = 400  # the verbs only; past this, move a job out
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from procman.daemon import logs
+from procman.daemon import logs, logtail
 from procman.daemon.logs import MAX_PARTIAL, SUBSCRIBER_QUEUE, LogHub, Subscriber
 
 LINE_RE = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) ([A-Za-z0-9_-]+\.\d+) \| (.*)"
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) ([A-Za-z0-9_-]+\.\d+) ([|!]) (.*)"
 )
 
 
@@ -34,15 +34,17 @@ class Rig:
         self.logs_dir = tmp_path / "logs"
         self.sunk: list[tuple[float, str, bytes]] = []
         self.hub = LogHub(self.loop, self.logs_dir)
-        self.writers: dict[str, int] = {}  # label -> write end
-        self.readers: dict[str, int] = {}  # label -> read end (the hub owns it)
+        self.writers: dict[str, int] = {}  # label (web.1, or web.1:err) -> write end
+        self.readers: dict[str, int] = {}  # the same -> read end (the hub owns it)
 
-    def pipe(self, label: str) -> int:
-        """Attach a new pipe for `label` (web.1 -> type web); return its read end."""
+    def pipe(self, label: str, stream: str = "out") -> int:
+        """Attach a new pipe for `label` (web.1 -> type web); return its read end. A stderr
+        pipe is known to write() and friends as `web.1:err`."""
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)  # as spawn_process makes it
-        self.writers[label] = write_fd
-        self.readers[label] = read_fd
-        self.hub.attach(read_fd, label.rpartition(".")[0], label)
+        key = label if stream == "out" else f"{label}:{stream}"
+        self.writers[key] = write_fd
+        self.readers[key] = read_fd
+        self.hub.attach(read_fd, label.rpartition(".")[0], label, stream)
         return read_fd
 
     def write(self, label: str, data: bytes) -> None:
@@ -77,24 +79,18 @@ class Rig:
         fd = self.readers[label]
         self.wait_for(lambda: not select.select([fd], [], [], 0)[0])
 
-    def file(self, type_name: str) -> list[tuple[str, str, str]]:
-        path = self.logs_dir / f"{type_name}.log"
+    def file(self, type_name: str, name: str | None = None) -> list[tuple[str, str, str, str]]:
+        """(stamp, label, mark, text) of each line of a type's current file (or `name`)."""
+        path = self.logs_dir / (name or f"{type_name}.log")
         if not path.exists():
             return []
-        text = path.read_bytes().decode()
-        assert text == "" or text.endswith("\n")
-        out = []
-        for line in text.split("\n")[:-1]:
-            match = LINE_RE.fullmatch(line)
-            assert match, line
-            out.append(match.groups())
-        return out
+        return parse_file(path.read_bytes())
 
     def file_lines(self, type_name: str) -> list[tuple[str, str]]:
-        return [(label, text) for _, label, text in self.file(type_name)]
+        return [(label, text) for _, label, _, text in self.file(type_name)]
 
     def tail_lines(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [(label, text) for _, label, text in self.hub.tail(*args, **kwargs)]
+        return [(label, text) for _, label, text, _ in self.hub.tail(*args, **kwargs)]
 
     def close(self) -> None:
         try:
@@ -105,6 +101,17 @@ class Rig:
             assert self.errors == [], self.errors  # nothing escaped into the loop
         finally:
             self.loop.close()
+
+
+def parse_file(data: bytes) -> list[tuple[str, str, str, str]]:
+    text = data.decode()
+    assert text == "" or text.endswith("\n")
+    out = []
+    for line in text.split("\n")[:-1]:
+        match = LINE_RE.fullmatch(line)
+        assert match, line
+        out.append(match.groups())
+    return out
 
 
 @pytest.fixture
@@ -127,12 +134,12 @@ def test_lines_go_to_the_type_file_with_timestamp_and_label(rig: Rig) -> None:
     rig.write("web.1", b"second\nthird\n")
     rig.drained("web.1")
     rows = rig.file("web")
-    assert [(label, text) for _, label, text in rows] == [
+    assert [(label, text) for _, label, _, text in rows] == [
         ("web.1", "hello"),
         ("web.1", "second"),
         ("web.1", "third"),
     ]
-    stamps = [datetime.fromisoformat(stamp).timestamp() for stamp, _, _ in rows]
+    stamps = [datetime.fromisoformat(stamp).timestamp() for stamp, _, _, _ in rows]
     assert stamps == sorted(stamps)
     assert before - 0.001 <= stamps[0] <= time.time()
     assert rows[1][0] == rows[2][0]  # one read, one timestamp
@@ -275,7 +282,7 @@ def test_tail_merges_types_in_time_order(history: Rig) -> None:
         ("web.1", "a2"),
         ("web.1", "a3"),
     ]
-    stamps = [now for now, _, _ in history.hub.tail(10)]
+    stamps = [now for now, _, _, _ in history.hub.tail(10)]
     assert stamps == sorted(stamps)
 
 
@@ -335,9 +342,10 @@ def test_subscribers_receive_what_they_want(rig: Rig) -> None:
     rig.drained("web.2")
 
     def items(sub: Subscriber) -> list[tuple[str, bytes]]:
-        for now, _, _ in sub.queue:
+        for now, _, stream, _ in sub.queue:
             assert isinstance(now, float) and before - 0.001 <= now <= time.time()
-        return [(label, block) for _, label, block in sub.queue]
+            assert stream == "out"
+        return [(label, block) for _, label, _, block in sub.queue]
 
     assert items(everything) == [
         ("web.1", b"one\ntwo\n"),
@@ -351,7 +359,7 @@ def test_subscribers_receive_what_they_want(rig: Rig) -> None:
 
 def test_subscriber_is_dropped_when_it_falls_too_far_behind() -> None:
     sub = Subscriber()
-    item = (1.0, "web.1", b"x\n")
+    item = (1.0, "web.1", "out", b"x\n")
     for _ in range(SUBSCRIBER_QUEUE):
         sub.offer(item)
     assert not sub.dropped and len(sub.queue) == SUBSCRIBER_QUEUE
@@ -375,7 +383,7 @@ def test_slow_subscriber_is_dropped_while_a_fast_one_keeps_up(
     for n in range(4):
         rig.write("web.1", f"line {n}\n".encode())
         rig.drained("web.1")
-        got.extend(block for _, _, block in fast.queue)
+        got.extend(block for _, _, _, block in fast.queue)
         fast.queue.clear()
     assert slow.dropped and len(slow.queue) == 0
     assert not fast.dropped
@@ -384,12 +392,18 @@ def test_slow_subscriber_is_dropped_while_a_fast_one_keeps_up(
 
 
 def test_sink_receives_blocks(rig: Rig) -> None:
-    calls: list[tuple[float, str, bytes]] = []
-    rig.hub.sink = lambda now, label, block: calls.append((now, label, block))
+    calls: list[tuple[float, str, str, bytes]] = []
+    rig.hub.sink = lambda now, label, stream, block: calls.append((now, label, stream, block))
     rig.pipe("web.1")
+    rig.pipe("web.1", "err")
     rig.write("web.1", b"a\nb\n")
     rig.drained("web.1")
-    assert [(label, block) for _, label, block in calls] == [("web.1", b"a\nb\n")]
+    rig.write("web.1:err", b"oops\n")
+    rig.drained("web.1:err")
+    assert [(label, stream, block) for _, label, stream, block in calls] == [
+        ("web.1", "out", b"a\nb\n"),
+        ("web.1", "err", b"oops\n"),
+    ]
     assert isinstance(calls[0][0], float)
 
 
@@ -398,7 +412,7 @@ def test_failing_sink_is_disabled_without_breaking_capture(
 ) -> None:
     calls = []
 
-    def sink(now: float, label: str, block: bytes) -> None:
+    def sink(now: float, label: str, stream: str, block: bytes) -> None:
         calls.append(block)
         raise BrokenPipeError("terminal went away")
 
@@ -468,3 +482,254 @@ def test_enospc_from_os_write_is_counted(rig: Rig, monkeypatch: pytest.MonkeyPat
     rig.write("web.1", b"back\n")
     rig.drained("web.1")
     assert rig.file_lines("web") == [("web.1", "ok"), ("web.1", "back")]
+
+
+# -- stdout and stderr -----------------------------------------------------------------
+
+
+@pytest.fixture
+def both(rig: Rig) -> Rig:
+    """web.1 with a stdout and a stderr pipe: out a, err b, out c (each read on its own)."""
+    rig.pipe("web.1")
+    rig.pipe("web.1", "err")
+    for key, data in [("web.1", b"a\n"), ("web.1:err", b"b\n"), ("web.1", b"c\n")]:
+        rig.write(key, data)
+        rig.drained(key)
+    return rig
+
+
+def test_stderr_lines_are_marked_in_the_file(both: Rig) -> None:
+    assert [(label, mark, text) for _, label, mark, text in both.file("web")] == [
+        ("web.1", "|", "a"),
+        ("web.1", "!", "b"),
+        ("web.1", "|", "c"),
+    ]
+
+
+def test_tail_rows_carry_the_stream_and_filter_by_it(both: Rig) -> None:
+    assert [(text, stream) for _, _, text, stream in both.hub.tail(10)] == [
+        ("a", "out"),
+        ("b", "err"),
+        ("c", "out"),
+    ]
+    assert both.tail_lines(10, stream="err") == [("web.1", "b")]
+    assert both.tail_lines(10, stream="out") == [("web.1", "a"), ("web.1", "c")]
+    assert both.tail_lines(1, label="web.1", stream="out") == [("web.1", "c")]
+
+
+def test_the_file_reads_back_with_its_streams(both: Rig) -> None:
+    rows = both.hub.file_tail(10)
+    assert [(label, text, stream) for _, label, text, stream in rows] == [
+        ("web.1", "a", "out"),
+        ("web.1", "b", "err"),
+        ("web.1", "c", "out"),
+    ]
+    assert [text for _, _, text, _ in both.hub.file_tail(10, stream="err")] == ["b"]
+    memory = both.hub.tail(10)  # the same lines; times to the millisecond
+    assert [row[1:] for row in rows] == [row[1:] for row in memory]
+    assert all(abs(f[0] - m[0]) < 0.001 for f, m in zip(rows, memory, strict=True))
+
+
+def test_partial_lines_are_kept_per_stream(rig: Rig) -> None:
+    rig.pipe("web.1")
+    rig.pipe("web.1", "err")
+    rig.write("web.1", b"half of out")
+    rig.drained("web.1")
+    rig.write("web.1:err", b"err line\n")
+    rig.drained("web.1:err")
+    rig.write("web.1", b" line\n")
+    rig.drained("web.1")
+    assert rig.tail_lines(10) == [("web.1", "err line"), ("web.1", "half of out line")]
+
+
+def test_subscriber_of_one_stream(rig: Rig) -> None:
+    errors, outs = Subscriber(stream="err"), Subscriber(label="web.1", stream="out")
+    rig.hub.subscribers.update({errors, outs})
+    rig.pipe("web.1")
+    rig.pipe("web.1", "err")
+    rig.pipe("web.2", "err")
+    for key in ("web.1", "web.1:err", "web.2:err"):
+        rig.write(key, f"{key}\n".encode())
+        rig.drained(key)
+    assert [(label, block) for _, label, _, block in errors.queue] == [
+        ("web.1", b"web.1:err\n"),
+        ("web.2", b"web.2:err\n"),
+    ]
+    assert [block for _, _, _, block in outs.queue] == [b"web.1\n"]
+
+
+def test_system_lines_are_stdout(rig: Rig) -> None:
+    rig.hub.system("web.1 started (pid 1)")
+    assert [(label, text, stream) for _, label, text, stream in rig.hub.tail(5)] == [
+        ("procman", "web.1 started (pid 1)", "out")
+    ]
+    assert (rig.logs_dir / "procman.log").read_text().endswith(" procman | web.1 started (pid 1)\n")
+
+
+# -- memory or files ----------------------------------------------------------------------
+
+
+class Clock:
+    """Stands in for the time module inside procman.daemon.logs."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def write_numbered(rig: Rig, key: str, clock: Clock, start: int, stop: int) -> None:
+    """One line (`line N`) a read, one second apart on the clock."""
+    for n in range(start, stop):
+        clock.now += 1
+        rig.write(key, f"line {n}\n".encode())
+        rig.drained(key)
+
+
+def texts(rows: list[tuple[float, str, str, str]]) -> list[str]:
+    return [text for _, _, text, _ in rows]
+
+
+def test_lines_answer_from_memory_when_it_holds_every_line_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(1_000_000.0)
+    monkeypatch.setattr(logs, "time", clock)  # the time of each read
+    monkeypatch.setattr(logtail, "time", clock)  # the hub's start
+    monkeypatch.setattr(logtail, "TAIL_BYTES", 100)  # about 12 lines of memory
+    rig = Rig(tmp_path)
+    try:
+        rig.pipe("web.1")
+        write_numbered(rig, "web.1", clock, 0, 40)
+        reads: list[int] = []
+        real = rig.hub.file_tail
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            reads.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(rig.hub, "file_tail", counted)
+        assert texts(rig.hub.lines(5)) == [f"line {n}" for n in range(35, 40)]
+        assert reads == []  # memory had them
+        assert texts(rig.hub.lines(30)) == [f"line {n}" for n in range(10, 40)]
+        assert reads == [1]  # more than memory holds: the file
+        since = clock.now - 2.5  # the last three lines (one a second)
+        assert texts(rig.hub.lines(100, since=since)) == ["line 37", "line 38", "line 39"]
+        assert reads == [1]  # memory reaches back past since
+        assert texts(rig.hub.lines(100, since=clock.now - 34.5)) == [
+            f"line {n}" for n in range(5, 40)
+        ]
+        assert reads == [1, 1]  # since is older than memory: the file
+    finally:
+        rig.close()
+
+
+def test_lines_of_an_earlier_daemon_come_from_the_files(tmp_path: Path) -> None:
+    logs_dir = tmp_path / "logs"
+    logs_dir.mkdir()
+    (logs_dir / "web.log").write_text(
+        "2026-11-28T10:00:01.000+00:00 web.1 | before\n"
+        "2026-11-28T10:00:02.000+00:00 web.1 ! before on stderr\n"
+    )
+    rig = Rig(tmp_path)
+    try:
+        rig.pipe("web.1")
+        rig.write("web.1", b"after\n")
+        rig.drained("web.1")
+        assert [(t, s) for _, _, t, s in rig.hub.lines(10)] == [
+            ("before", "out"),
+            ("before on stderr", "err"),
+            ("after", "out"),
+        ]
+        assert texts(rig.hub.lines(10, since=rig.hub.memory.started - 1)) == ["after"]
+        assert texts(rig.hub.lines(10, stream="err")) == ["before on stderr"]
+    finally:
+        rig.close()
+
+
+# -- flush --------------------------------------------------------------------------------
+
+
+def numbers_in(*datas: bytes) -> list[int]:
+    return [int(text.rsplit(" ", 1)[1]) for data in datas for _, _, _, text in parse_file(data)]
+
+
+def test_flush_empties_the_files_and_loses_no_line_in_flight(rig: Rig, tmp_path: Path) -> None:
+    rig.hub.max_size, rig.hub.keep = 1500, 20  # a few rotations, none dropped
+    rig.pipe("web.1")
+    rig.write("web.1", b"".join(f"line {n}\n".encode() for n in range(100)))
+    rig.drained("web.1")
+    rig.write("web.1", b"line 1")  # half a line, held by the hub across the flush
+    rig.drained("web.1")
+    # hard links keep what the flush removes (a reader holding the old files sees the same)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    names = sorted(p.name for p in rig.logs_dir.iterdir())
+    assert names == ["web.log", "web.log.1", "web.log.2", "web.log.3"]
+    old = [rig.logs_dir / n for n in reversed(names)]  # oldest first
+    for path in old:
+        os.link(path, kept / path.name)
+    sizes = sum(p.stat().st_size for p in old)
+    assert rig.hub.flush() == [{"type": "web", "files": names, "bytes": sizes}]
+    assert sorted(p.name for p in rig.logs_dir.iterdir()) == ["web.log"]
+    assert (rig.logs_dir / "web.log").read_bytes() == b""
+    assert rig.hub.tail(10) == []  # memory is flushed too
+    rig.write("web.1", b"00\nline 101\n")
+    rig.drained("web.1")
+    before = [(kept / p.name).read_bytes() for p in old]
+    after = (rig.logs_dir / "web.log").read_bytes()
+    assert numbers_in(*before) == list(range(100))  # up to the flush, in the old files
+    assert numbers_in(after) == [100, 101]  # from it, in the new one: none lost or twice
+    assert texts(rig.hub.lines(10)) == ["line 100", "line 101"]
+
+
+def test_flush_of_one_type_leaves_the_others(rig: Rig) -> None:
+    rig.pipe("web.1")
+    rig.pipe("worker.1")
+    for key in ("web.1", "worker.1"):
+        rig.write(key, b"x\n")
+        rig.drained(key)
+    assert [entry["type"] for entry in rig.hub.flush("web")] == ["web"]
+    assert rig.file_lines("web") == []
+    assert rig.file_lines("worker") == [("worker.1", "x")]
+    assert rig.tail_lines(5) == [("worker.1", "x")]
+
+
+def test_flush_of_files_no_pipe_writes_to(rig: Rig) -> None:
+    rig.logs_dir.mkdir()
+    (rig.logs_dir / "gone.log").write_text("2026-11-28T10:00:01.000+00:00 gone.1 | old\n")
+    (rig.logs_dir / "gone.log.1").write_text("2026-11-28T10:00:00.000+00:00 gone.1 | older\n")
+    (rig.logs_dir / "gone.log.7").write_text("")  # past log_keep: still one of gone's files
+    (rig.logs_dir / "gone.log.gz").write_text("not ours to touch")
+    assert [e["files"] for e in rig.hub.flush()] == [["gone.log", "gone.log.1", "gone.log.7"]]
+    assert sorted(p.name for p in rig.logs_dir.iterdir()) == ["gone.log", "gone.log.gz"]
+    assert rig.hub.file_tail(5) == []
+
+
+# -- reopen -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("create", [False, True], ids=["move", "move-and-create"])
+def test_reopen_after_an_external_rotation(rig: Rig, create: bool) -> None:
+    rig.pipe("web.1")
+    rig.pipe("web.1", "err")
+    rig.write("web.1", b"".join(f"line {n}\n".encode() for n in range(10)))
+    rig.drained("web.1")
+    moved = rig.logs_dir / "web.log-20261128"
+    (rig.logs_dir / "web.log").rename(moved)  # logrotate's move...
+    if create:
+        (rig.logs_dir / "web.log").touch()  # ...and its `create`
+    rig.write("web.1:err", b"line 10\n")  # still to the moved file: it is the one open
+    rig.drained("web.1:err")
+    assert rig.hub.reopen() == ["web"]
+    rig.write("web.1", b"line 11\n")
+    rig.drained("web.1")
+    assert numbers_in(moved.read_bytes()) == list(range(11))
+    assert [(label, mark, text) for _, label, mark, text in rig.file("web")] == [
+        ("web.1", "|", "line 11")
+    ]
+    # web.log-20261128 is logrotate's name, not one of ours: `logs` reads web.log (and
+    # web.log.N, which is also logrotate's default name) back
+    assert texts(rig.hub.file_tail(3)) == ["line 11"]
+    assert rig.hub.reopen() == ["web"]  # again: harmless

@@ -158,6 +158,11 @@ def test_trailing_newline_and_whitespace_are_fine() -> None:
     [
         ("logs", {"target": "web.1", "lines": 50, "follow": False}),
         ("logs", {"target": None, "lines": 0}),
+        ("logs", {"stream": "err", "since": 1796000000.5}),
+        ("logs", {"stream": None, "since": 1796000000}),
+        ("flush", {"target": "web"}),
+        ("flush", {}),
+        ("reopen", {}),
         ("start", {"instances": "max", "counts": {"web": 2}, "source": None}),
         ("start", {"instances": 4}),
         ("start", {"instances": None}),
@@ -237,6 +242,10 @@ def test_unknown_param_of_a_method_without_params() -> None:
         ("start", "instances", 2.0, "str/int/null"),
         ("logs", "follow", 1, "bool"),
         ("logs", "follow", "true", "bool"),
+        ("logs", "since", True, "int/float/null"),
+        ("logs", "since", "10m", "int/float/null"),  # the CLI turns 10m into a time
+        ("logs", "stream", 2, "str/null"),
+        ("flush", "target", ["web"], "str/null"),
         ("scale", "counts", [["web", 2]], "dict"),
         ("status", "target", 3, "str/null"),
     ],

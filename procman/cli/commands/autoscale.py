@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("type_name", metavar="TYPE")
+@click.argument("type_name", metavar="TYPE", shell_complete=complete_target)
 @click.argument("switch", type=click.Choice(["on", "off"]))
 @project_options
 def autoscale(project: Project, type_name: str, switch: str) -> None:

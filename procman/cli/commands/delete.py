@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete_target)
 @project_options
 def delete(project: Project, name: str) -> None:
     """Stop the ad-hoc app NAME (started with `procman start CMD --name NAME`) and remove it

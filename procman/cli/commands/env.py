@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from procman.cli import render, views
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("target", metavar="ID")
+@click.argument("target", metavar="ID", shell_complete=complete_target)
 @click.option("--reveal", is_flag=True, help="Show the values of secret-looking names too.")
 @click.option("--json", "as_json", is_flag=True, help="Print it as a JSON object.")
 @project_options

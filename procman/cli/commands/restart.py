@@ -7,11 +7,11 @@ import sys
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("target", required=False, metavar="[TYPE|ID|all]")
+@click.argument("target", required=False, metavar="[TYPE|ID|all]", shell_complete=complete_target)
 @click.option(
     "--no-update",
     is_flag=True,

@@ -7,11 +7,17 @@ import sys
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 @click.command()
-@click.argument("assignments", nargs=-1, required=True, metavar="TYPE=N [TYPE=N ...]")
+@click.argument(
+    "assignments",
+    nargs=-1,
+    required=True,
+    metavar="TYPE=N [TYPE=N ...]",
+    shell_complete=complete_target,
+)
 @project_options
 def scale(project: Project, assignments: tuple[str, ...]) -> None:
     """Set counts; returns when the new instances are ready and the surplus has stopped.

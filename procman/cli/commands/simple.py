@@ -7,11 +7,13 @@ import sys
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 
 
 def _simple_verb(method: str, doc: str, waiting: str) -> click.Command:
-    @click.argument("target", required=False, metavar="[TYPE|ID|all]")
+    @click.argument(
+        "target", required=False, metavar="[TYPE|ID|all]", shell_complete=complete_target
+    )
     @project_options
     def command(project: Project, target: str | None) -> None:
         with render.waiting(waiting):

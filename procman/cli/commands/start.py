@@ -41,6 +41,7 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("--force", is_flag=True, help="Replace the ad-hoc app of that --name.")
 @click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
+@click.option("--watch", is_flag=True, help="Reload (or restart) each type when its files change.")
 @counts_options
 @share_option
 @project_options
@@ -55,6 +56,7 @@ def start(
     force: bool,
     replace: bool,
     foreground: bool,
+    watch: bool,
     formation: tuple[str, ...],
     share: tuple[str, ...],
 ) -> None:
@@ -75,6 +77,7 @@ def start(
       procman start "node srv.js" --name api --port 8000 -i max
       procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
+      procman start --watch             reload each type when files in its cwd change
     """
     counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
     rest = [a for a in args if not ASSIGNMENT.match(a)]
@@ -86,7 +89,7 @@ def start(
     if types and targets and not files:
         raise UsageError(f"a command runs alone; start it without the type names {types}")
     target = targets[0] if targets else None
-    source, app = source_params(project, target, name, port, env_files, no_env_file, share)
+    source, app = source_params(project, target, name, port, env_files, no_env_file, share, watch)
     if app is None and len(types) == 1 and not files:
         # one bare word: the daemon starts the type it names, or else runs it as a command
         app = {"name": name, "cmd": types[0], "port": port}
@@ -116,6 +119,7 @@ def start(
 def _foreground(project: Project, params: dict[str, Any]) -> int:
     from pathlib import Path
 
+    from procman.cli import logview
     from procman.daemon import main as daemon
 
     if project.client.alive():
@@ -123,7 +127,7 @@ def _foreground(project: Project, params: dict[str, Any]) -> int:
     return daemon.run(
         Path(project.dir),
         autostart=params,
-        sink=render.foreground_sink(),
+        sink=logview.foreground_sink(),
         on_error=render.error,
         log_level=40,
     )

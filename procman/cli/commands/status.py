@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from procman.cli import render
-from procman.cli.options import Project, project_options
+from procman.cli.options import Project, complete_target, project_options
 from procman.errors import DaemonUnavailable
 
 
 @click.command()
-@click.argument("target", required=False, metavar="[TYPE|ID]")
+@click.argument("target", required=False, metavar="[TYPE|ID]", shell_complete=complete_target)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per instance.")
 @project_options
 def status(project: Project, target: str | None, as_json: bool) -> None:
