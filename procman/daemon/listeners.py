@@ -22,13 +22,18 @@ BACKLOG = 1024
 DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
+def bind_listener(
+    host: str, port: int, before_listen: Callable[[], None] = lambda: None
+) -> socket.socket:
+    """A SO_REUSEPORT listener; before_listen runs between bind and listen (when the socket
+    joins the port's reuseport group)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        before_listen()
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
@@ -226,8 +231,9 @@ class HeldSockets:
             delay = min(delay * 2, 0.05)
 
     def _bind(self, port: int) -> socket.socket:
-        sock = bind_listener(self.host, port)
-        self.groups.setdefault(port, PortGroup()).add(sock)
+        group = self.groups.setdefault(port, PortGroup())
+        sock = bind_listener(self.host, port, group.admit)  # nothing to it before steer()
+        group.add(sock)
         return sock
 
     def _close(self, sock: socket.socket) -> None:

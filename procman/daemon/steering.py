@@ -64,38 +64,80 @@ def queued(sock: socket.socket) -> int:
 
 
 class PortGroup:
-    """Our listeners of one port, in the kernel's order."""
+    """Our listeners of one port, in the kernel's order, and what the attached program sends
+    connections to (`chosen`; None while no program is attached: the kernel's hash over all).
+
+    Two moments would hand a connection to a listener nobody meant it for: a new listener
+    joins the group at listen() and the kernel's hash may pick it before the next steer()
+    (admit() is called before listen() to leave it out); and a closing listener's place goes
+    to the last one (remove(), called before close, keeps the program to places that hold an
+    allowed listener both before and after; where no place does, the microseconds until the
+    next steer() are left to the old program)."""
 
     def __init__(self) -> None:
         self.members: list[socket.socket] = []
         self.attached = False
         self.broken = False  # the kernel refused a program: stop trying
+        self.chosen: set[socket.socket] | None = None
+
+    def admit(self) -> None:
+        """Call before a new listener's listen(): until the next steer(), it gets nothing."""
+        if self.broken or not self.members:
+            return
+        chosen = self.chosen if self.chosen is not None else set(self.members)
+        self._attach([i for i, sock in enumerate(self.members) if sock in chosen])
 
     def add(self, sock: socket.socket) -> None:
+        """Call after listen(): the kernel appended it."""
         self.members.append(sock)
 
     def remove(self, sock: socket.socket) -> None:
         """Call just before closing sock."""
+        before = list(self.members)
         index = self.members.index(sock)
         last = self.members.pop()
         if index < len(self.members):
             self.members[index] = last
+        if self.attached and not self.broken and self.members:
+            allowed = (self.chosen if self.chosen is not None else set(before)) - {sock}
+            safe = [
+                i
+                for i in range(len(self.members))
+                if before[i] in allowed and self.members[i] in allowed
+            ]
+            if safe:
+                self._attach(safe, via=before[0])
 
     def steer(self, serving: Collection[socket.socket]) -> None:
         """Send new connections only to `serving` (all of them when it is empty or full)."""
         if self.broken or not self.members:
             return
         targets = [i for i, sock in enumerate(self.members) if sock in serving]
-        try:
-            if not targets or len(targets) == len(self.members):
-                if self.attached:
+        if not targets or len(targets) == len(self.members):
+            if self.attached:
+                try:
                     self.members[0].setsockopt(socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
-                    self.attached = False
-                return
-            code = program(targets)
-            fprog = struct.pack("@HP", len(code), ctypes.addressof(code))
-            self.members[0].setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
-            self.attached = True
+                except OSError as exc:
+                    self._broke(exc)
+                    return
+                self.attached = False
+            self.chosen = None
+            return
+        self._attach(targets)
+
+    def _attach(self, targets: list[int], via: socket.socket | None = None) -> None:
+        if not targets:
+            return
+        code = program(targets)
+        fprog = struct.pack("@HP", len(code), ctypes.addressof(code))
+        try:
+            (via or self.members[0]).setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
         except OSError as exc:
-            log.warning("cannot steer connections (%s); the kernel's hash decides", exc)
-            self.broken = True
+            self._broke(exc)
+            return
+        self.attached = True
+        self.chosen = {self.members[i] for i in targets if i < len(self.members)}
+
+    def _broke(self, exc: OSError) -> None:
+        log.warning("cannot steer connections (%s); the kernel's hash decides", exc)
+        self.broken = True

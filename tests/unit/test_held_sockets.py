@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from procman.daemon.listeners import HeldSockets
+from procman.daemon.listeners import HeldSockets, bind_listener
 from procman.model import InstanceId, InstanceState
 
 
@@ -98,3 +98,50 @@ def test_close_all_closes_spares_too(held: HeldSockets) -> None:
     socks = [held.socks[one.id], held.spares[one.id]]
     held.close_all()
     assert all(s.fileno() == -1 for s in socks) and held.groups == {}
+
+
+def accepted(sock: socket.socket) -> int:
+    """Connections waiting in a listener's queue (accepted and closed here)."""
+    sock.setblocking(False)
+    count = 0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+@pytest.mark.parametrize("admit", [True, False])
+def test_a_joining_listener_gets_nothing_before_it_is_steered(
+    held: HeldSockets, admit: bool
+) -> None:
+    """The window between a new listener's listen() and the next steer(): without admit()
+    the kernel's hash gave it its share (how a reload's replacement once answered a request
+    before it was ready)."""
+    port = free_port()
+    one, two = Inst(0), Inst(1)
+    for inst in (one, two):
+        held.ensure(inst.id, port)
+        inst.listener = held.get(inst.id)
+    held.steer(port, [one, two])  # both serve: no program, the kernel's hash
+    group = held.groups[port]
+    joining = bind_listener("127.0.0.1", port, group.admit if admit else lambda: None)
+    group.add(joining)
+    clients = []
+    try:
+        for _ in range(60):
+            client = socket.create_connection(("127.0.0.1", port))
+            clients.append(client)
+        counts = [accepted(s) for s in (one.listener, two.listener, joining)]
+    finally:
+        for client in clients:
+            client.close()
+        group.remove(joining)
+        joining.close()
+    assert sum(counts) == 60
+    if admit:
+        assert counts[2] == 0, counts
+    else:
+        assert counts[2] > 0, counts  # 1 in 3 each time: none in 60 is a 1e-10 chance
