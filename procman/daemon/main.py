@@ -157,11 +157,7 @@ async def _serve(
         log.info("%s: stopping everything", signal.Signals(signum).name)
         loop.create_task(stop_everything())
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)
-    loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # after an external logrotate
-    loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+    wired = wire_signals(loop, on_signal, logs.reopen)
 
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
@@ -191,8 +187,36 @@ async def _serve(
     watchdog.close()
     reaper.drain()
     logs.close()
+    unwire_signals(loop, [signal.SIGCHLD, *wired])
     log.info("procman daemon %d exits", os.getpid())
     return 1 if failed else 0
+
+
+def wire_signals(
+    loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None], reopen: Callable[[], Any]
+) -> list[int]:
+    """SIGTERM/SIGINT stop everything (the second kills), SIGHUP is ignored, SIGUSR1 reopens
+    the log files. SIGPIPE is left as Python has it (ignored; Popen restores it in children):
+    a handled SIGPIPE once turned a write to a closing loop's wakeup socket into a signal
+    that raised itself forever (see unwire_signals)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    loop.add_signal_handler(signal.SIGUSR1, reopen)  # after an external logrotate
+    return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1]
+
+
+def unwire_signals(loop: asyncio.AbstractEventLoop, signals: list[int]) -> None:
+    """Before asyncio.run closes the loop: loop.close() closes the wakeup socket's reading
+    end first and removes the handlers after, so a signal in between (the watchdog's
+    SIGCHLD, say) has its byte written to a socket with no reader: EPIPE, and a SIGPIPE that
+    a handled SIGPIPE would write again, for ever (the daemon that logged "exits" and spun
+    at 100 % CPU). With no handler left there is no wakeup write; INT/TERM/HUP are ignored
+    for the last moments of the exit."""
+    for signum in signals:
+        loop.remove_signal_handler(signum)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 async def _autostart(

@@ -40,8 +40,8 @@ def escapees(pm: Harness, ident: str) -> list[int]:
 
     def found() -> list[int] | None:
         pid = pm.by_id()[ident]["pid"]
-        for _, _, text in pm.client.call("logs", {"lines": 500, "target": ident})["lines"]:
-            words = text.split()
+        for line in pm.client.call("logs", {"lines": 500, "target": ident})["lines"]:
+            words = line[2].split()
             if words[:2] == ["escaper", str(pid)]:
                 return [int(words[3]), int(words[5])]
         return None

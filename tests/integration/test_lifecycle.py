@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import psutil
+import pytest
 
 from tests.harness import PROGRAMS, PY, Harness, alive, free_port, wait_until
 
@@ -237,3 +238,65 @@ def test_a_second_sigint_kills_the_groups_of_a_stubborn_start(pm: Harness) -> No
     proc.communicate(timeout=SLACK + 5)
     assert time.monotonic() - began < SLACK + 5
     wait_until(lambda: not any(alive(p) for p in group), 5, "the group killed")
+
+
+# -- the daemon that logged "exits" and never did -------------------------------------------
+
+CLOSING = """
+import asyncio, os, signal, sys
+from procman.daemon import main
+
+loop = asyncio.new_event_loop()
+if sys.argv[1] == "before":  # as the daemon wired its signals before the fix
+    loop.add_signal_handler(signal.SIGCHLD, lambda: None)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        loop.add_signal_handler(sig, lambda: None)
+else:  # as it does now: its own wiring, and the unwiring at the end of _serve
+    loop.add_signal_handler(signal.SIGCHLD, lambda: None)
+    wired = main.wire_signals(loop, lambda signum: None, lambda: None)
+    main.unwire_signals(loop, [signal.SIGCHLD, *wired])
+
+
+class Reader:
+    # the wakeup socket's reading end, as loop.close() closes it; a child (the watchdog)
+    # exits right then, before the writing end is closed too
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+        os.kill(os.getpid(), signal.SIGCHLD)
+
+
+loop._ssock = Reader(loop._ssock)
+loop.close()
+print("closed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("wiring", ["now", "before"])
+def test_a_child_exiting_while_the_loop_closes_does_not_wedge_the_daemon(wiring: str) -> None:
+    """Seen under load as "procman daemon N exits" and the daemon alive 20 s later (py-spy:
+    in loop.close(), in a signal handler's write, at 100 % CPU). A signal between the
+    wakeup socket's close and the handlers' removal wrote to a socket with no reader; the
+    EPIPE raised SIGPIPE, which the daemon handled, so the handler wrote again, for ever.
+    "before" reproduces it (the process never gets to print); "now" closes at once."""
+    proc = subprocess.Popen(
+        [PY, "-c", CLOSING, wiring], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        out, _ = proc.communicate(timeout=5 if wiring == "now" else 3)
+    except subprocess.TimeoutExpired:
+        out = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if wiring == "now":
+        assert out is not None and b"closed" in out
+    else:
+        assert out is None  # spinning in the signal handler: the bug, reproduced
