@@ -352,6 +352,10 @@ class PM2(Manager):
         assert self.spec is not None
         return self.run_cli([self.pm2, "reload", self.spec.name], timeout=120)
 
+    def update(self) -> float:
+        """`pm2 update`: save the list, kill the daemon and its apps, resurrect them."""
+        return self.run_cli([self.pm2, "update"], timeout=120)
+
     def daemon_pid(self) -> int | None:
         return _pidfile(self.home / "pm2.pid")
 

@@ -60,10 +60,20 @@ class ReadyCheck:
 
 @dataclass(frozen=True, slots=True)
 class Autoscale:
+    """Targets per instance, any combination (at least one): the count follows whichever
+    asks for the most instances."""
+
     min: int
     max: int
-    cpu: float  # target mean CPU % per instance
+    cpu: float | None = None  # target mean CPU % per instance
     window: float = 60.0  # scale-down stabilisation window, seconds
+    memory: int | None = None  # target mean RSS of an instance's tree, bytes
+    queue: float | None = None  # target mean connections waiting in a slot's accept queue
+
+    def targets(self) -> dict[str, float]:
+        """metric -> target, for the metrics this rule names, in a fixed order."""
+        given = {"cpu": self.cpu, "memory": self.memory, "queue": self.queue}
+        return {name: float(value) for name, value in given.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +174,7 @@ class InstanceStatus:
     reason: str | None = None
     status_text: str | None = None  # the instance's own word, from sd_notify STATUS=
     stale: bool = False  # its process runs an older definition than the installed formation
+    port_conflict: dict[str, object] | None = None  # port, holder, fix (daemon/conflicts.py)
 
     def as_dict(self) -> dict[str, object]:
         """The wire form (dataclasses.asdict deep-copies; this is a hot path)."""

@@ -50,8 +50,14 @@ METHODS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "describe": {"target": ((str,), True)},
     "env": {"target": ((str,), True), "reveal": ((bool,), False)},
     "metrics": {},
-    "autoscale": {"type": ((str,), True), "on": ((bool,), True)},
+    "autoscale": {"type": ((str, type(None)), False), "on": ((bool, type(None)), False)},
+    "signal": {
+        "target": ((str, type(None)), False),
+        "signal": ((str, int), True),
+        "group": ((bool,), False),
+    },
     "shutdown": {},
+    "update": {},
 }
 
 

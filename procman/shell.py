@@ -18,6 +18,10 @@ _ASSIGNMENTS = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*={_VALUE}\s+)*)(.*)$", r
 # ; | & newline ` $( make a compound command; the & of a redirection (2>&1, <&3) does not
 _COMPOUND = re.compile(r"[;|\n`]|\$\(|(?<![<>])&")
 _KEYWORDS = {"if", "for", "while", "until", "case", "{", "(", "!", "exec", "function"}
+# builtins with no program of that name: `exec exit 3` would fail where `exit 3` works
+_BUILTINS = {"cd", "export", "ulimit", "umask", "set", "trap", "eval", ".", "source", "exit"}
+_BUILTINS |= {"return", "shift", "readonly", "unset", "wait", "times", ":", "break", "continue"}
+_BUILTINS |= {"alias", "unalias", "read", "getopts", "hash", "type", "command", "local"}
 
 
 def exec_script(cmd: str) -> str:
@@ -26,7 +30,7 @@ def exec_script(cmd: str) -> str:
     if not _COMPOUND.search(script):
         assignments, rest = _ASSIGNMENTS.match(script).groups()  # type: ignore[union-attr]
         first = rest.split(None, 1)[0] if rest else ""
-        if rest and first not in _KEYWORDS and rest[0] not in "({!":
+        if rest and first not in _KEYWORDS | _BUILTINS and rest[0] not in "({!":
             script = f"{assignments}exec {rest}"
     return script
 
@@ -34,7 +38,6 @@ def exec_script(cmd: str) -> str:
 # Words a command may hold and still mean the same without a shell: no quotes, $, globs,
 # ~, redirections or separators. Such a command is exec'd directly (one exec fewer a spawn).
 _PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+-][A-Za-z0-9_./:,@%+=-]*(?: +[A-Za-z0-9_./:,@%+=-]+)*")
-_BUILTINS = {"cd", "export", "ulimit", "umask", "set", "trap", "eval", ".", "source"}
 
 
 def plain_argv(cmd: str) -> list[str] | None:

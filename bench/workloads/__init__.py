@@ -9,7 +9,20 @@ from dataclasses import dataclass
 
 from bench.core import WorkloadResult
 from bench.project import Pool
-from bench.workloads import http, idle, logs, reload, restart, scale, start, status, watch
+from bench.workloads import (
+    autoscale,
+    http,
+    idle,
+    logs,
+    pools,
+    reload,
+    restart,
+    scale,
+    start,
+    status,
+    update,
+    watch,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,17 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "reload", reload.run, 300, "failed requests and p99 during a rolling reload", ("pm2",)
         ),
+        Workload("update", update.run, 300, "the manager upgraded in place under load", ("pm2",)),
         Workload("watch", watch.run, 420, "watch: idle CPU over 20,000 files; write -> reload", ()),
+        Workload(
+            "autoscale",
+            autoscale.run,
+            1200,
+            "a step of load: time to enough, p99, queue vs cpu",
+            (),
+        ),
+        Workload(
+            "pools", pools.run, 300, "PostgreSQL connections scaling 2 → 8: fixed pool vs share", ()
+        ),
     )
 }

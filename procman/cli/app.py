@@ -20,6 +20,7 @@ COMMANDS = {
     "check": "check:check",
     "completion": "completion:completion",
     "daemon": "daemon:daemon",
+    "dashboard": "dashboard:dashboard",
     "delete": "delete:delete",
     "describe": "describe:describe",
     "env": "env:env",
@@ -34,14 +35,17 @@ COMMANDS = {
     "reload": "reload:reload",
     "reopen": "reopen:reopen",
     "restart": "restart:restart",
+    "run": "run:run",
     "scale": "scale:scale",
     "schema": "schema:schema",
     "shutdown": "shutdown:shutdown",
+    "signal": "signal:signal",
     "start": "start:start",
     "startup": "startup:startup",
     "status": "status:status",
     "stop": "simple:stop",
     "unstartup": "startup:unstartup",
+    "update": "update:update",
 }
 
 
@@ -85,6 +89,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       procman status              what runs (--json for scripts)
       procman ls                  every daemon of yours, in every project
       procman logs -f             merged logs, live
+      procman dashboard --open    a web page to watch and steer every project
       procman shutdown            stop everything and the daemon
     """
     ctx.obj = {"debug": debug}

@@ -24,6 +24,7 @@ QUICK_METHODS = {
     "logs": 10.0,
     "flush": 10.0,
     "reopen": 10.0,
+    "update": 60.0,  # a dry run of the new code (30 s at most), the exec, the take-over
 }
 
 

@@ -13,14 +13,17 @@ from procman.cli.render import colour_on, type_colour
 LogFormat = Callable[..., str]  # (time, id, text, stream="out") -> one line
 
 
-def log_formatter(stream: Any = None, style: str = "lines") -> LogFormat:
+def log_formatter(
+    stream: Any = None, style: str = "lines", colour: bool | None = None
+) -> LogFormat:
     """How `logs` prints a line: "lines" (`HH:MM:SS web.3 | text`, `!` for stderr, coloured
-    on a terminal), "json" (one object a line: time, id, stream, text) or "raw" (the text)."""
+    on a terminal unless NO_COLOR or colour=False), "json" (one object a line: time, id,
+    stream, text) or "raw" (the text)."""
     if style == "json":
         return _json_line
     if style == "raw":
         return lambda now, label, text, std="out": text
-    coloured = colour_on(stream)
+    coloured = colour_on(stream) if colour is None else colour and colour_on(stream)
     cache: dict[tuple[str, str], str] = {}
 
     def fmt(now: float, label: str, text: str, std: str = "out") -> str:
@@ -54,11 +57,18 @@ def log_lines(lines: Iterable[list[Any]], fmt: LogFormat) -> None:
     out.flush()
 
 
-def foreground_sink() -> Callable[[float, str, str, bytes], None]:
-    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout."""
-    fmt = log_formatter(sys.stdout)
+def foreground_sink(
+    prefix: bool = True, colour: bool | None = None, quiet: Iterable[str] = ()
+) -> Callable[[float, str, str, bytes], None]:
+    """The daemon's log sink for `start --foreground`: merged, coloured, to stdout, as
+    Honcho prints it. prefix=False prints the bare lines; quiet names types (or `procman`,
+    the daemon's own lines) whose output is not shown (it still reaches the log files)."""
+    fmt = log_formatter(sys.stdout, "lines" if prefix else "raw", colour)
+    hidden = frozenset(quiet)
 
     def sink(now: float, label: str, std: str, block: bytes) -> None:
+        if hidden and (label.rpartition(".")[0] or label) in hidden:
+            return
         text = block.decode(errors="replace")
         log_lines(([now, label, line, std] for line in text.split("\n")[:-1]), fmt)
 

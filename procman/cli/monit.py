@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from procman.cli import render
+from procman.cli import figures, render
 from procman.cli.client import Client
 from procman.cli.monit_model import (
     MonitState,
@@ -59,8 +59,13 @@ def _type_header(t: TypeTotals):
     line.append(f" · cpu {_cpu(t.cpu)} · mem {render.size(t.memory)} · restarts {t.restarts}")
     if t.autoscale:
         a = t.autoscale
+        readings = ", ".join(
+            f"{r['metric']} {figures.figure(r['metric'], r.get('current'))}"
+            f"/{figures.figure(r['metric'], r.get('target'))}"
+            for r in a.get("metrics") or []
+        )
         line.append(
-            f" · autoscale {a.get('min')}..{a.get('max')} at cpu {a.get('cpu')}%,"
+            f" · autoscale {a.get('min')}..{a.get('max')} at {readings or figures.rule_text(a)},"
             f" target {a.get('target')}" + (" (held by a manual scale)" if a.get("manual") else ""),
             style="cyan",
         )
@@ -133,6 +138,11 @@ def view(state: MonitState, width: int = 120):
                 note,
             )
         parts.append(table)
+    if state.recent:
+        parts.append(Text("autoscale decisions", style="bold"))
+        for at, line in state.recent:
+            when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
+            parts.append(Text(f"  {when} {line}", style="cyan"))
     footer = Text("view: ", style="dim")
     views: list[tuple[str, str | None]] = [("all", None), *((n, n) for n in state.type_names())]
     for label, view in views:

@@ -13,6 +13,7 @@ from typing import Any
 from procman.cli.render import TypeTotals, type_totals
 
 HISTORY = 30  # CPU samples kept per instance
+DECISIONS = 5  # autoscale decisions listed under the instances, newest last
 BARS = "▁▂▃▄▅▆▇█"
 LIVE_STATES = ("starting", "running", "stopping")
 
@@ -41,6 +42,7 @@ class MonitState:
         self.history: dict[str, deque[float]] = {}
         self.types: dict[str, dict[str, Any]] = {}  # from metrics: name -> {desired, ...}
         self.decisions: dict[str, str] = {}  # type -> last autoscale decision
+        self.recent: deque[tuple[float | None, str]] = deque(maxlen=DECISIONS)  # as they came
         self.sampled_at: float | None = None  # unix time of the last metrics event
         self.selected: str | None = None
         self.version = 0  # bumped by every change, so a plain screen prints only news
@@ -68,9 +70,10 @@ class MonitState:
             name = event.get("type")
             if not name:
                 return False
-            self.decisions[name] = (
-                f"autoscale {name} {event.get('from')} → {event.get('to')}: {event.get('reason')}"
-            )
+            moved = f"{event.get('from')} → {event.get('to')}"
+            line = f"autoscale {name} {moved}: {event.get('reason')}"
+            self.decisions[name] = line
+            self.recent.append((event.get("time"), line))
             auto = (self.types.get(name) or {}).get("autoscale")
             if auto is not None:
                 auto["target"] = event.get("to")

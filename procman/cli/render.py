@@ -8,10 +8,27 @@ import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
-COLUMNS = ("id", "pid", "state", "uptime", "restarts", "cpu", "memory", "port")
-STALE_MARK = "*"  # beside the state: the process runs an older definition than the daemon's
+from procman.cli.figures import rule_text
+from procman.cli.statustext import (  # noqa: F401  (COLUMNS, STALE_MARK, TypeTotals: for callers)
+    COLUMNS,
+    STALE_MARK,
+    TypeTotals,
+    cells,
+    conflict_lines,
+    decisions,
+    did_not_come_up,
+    duration,
+    notes,
+    outcome_lines,
+    own_line,
+    size,
+    status_lines,
+    total_cells,
+    type_totals,
+)
+
 PALETTE = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95)  # ANSI: cyan yellow green magenta blue ...
 STATE_STYLE = {
     "running": "green",
@@ -46,8 +63,37 @@ def error(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
 
+def warn(message: str) -> None:
+    prefix = "\033[33mwarning:\033[0m" if colour_on(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def info(message: str) -> None:
     sys.stdout.write(message + "\n")
+
+
+def version_notice(daemon_version: str | None) -> None:
+    """One line on stderr when the daemon runs another procman than this CLI (after an
+    upgrade); a daemon that does not say its version says nothing here."""
+    from procman import __version__
+
+    if daemon_version and daemon_version != __version__:
+        sys.stderr.write(
+            f"note: the daemon runs procman {daemon_version}, and {__version__} is installed; "
+            '"procman update" switches it over without restarting the instances\n'
+        )
+
+
+def updated(result: dict[str, Any]) -> None:
+    """`procman update`: what runs now."""
+    old, new = result["old_version"], result["version"]
+    change = f"{old} -> {new}" if old != new else f"{new} (the same version, re-executed)"
+    info(
+        f"daemon pid {result['pid']} runs procman {change}; "
+        f"{result['instances']} instance(s) kept running, none restarted"
+    )
+    for ident in result.get("exited", []):
+        info(f"{ident} exited during the update and was handled as an exit")
 
 
 def print_json(value: Any) -> None:
@@ -56,178 +102,21 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
-# -- numbers --------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    cpu = row.get("cpu_percent")
-    return [
-        row["id"],
-        str(row["pid"] or "-"),
-        row["state"] + (STALE_MARK if row.get("stale") else ""),
-        duration(row.get("uptime_s")),
-        str(row.get("restarts", 0)),
-        "-" if cpu is None else f"{cpu:.1f}%",
-        size(row.get("memory_bytes")),
-        str(row.get("port") or "-"),
-    ]
-
-
-# -- status ---------------------------------------------------------------------------------
-
-
-def _notes(rows: list[dict[str, Any]], changed: list[str] | None = None) -> list[str]:
-    """Why instances are down or were restarted, what they say about themselves, and which
-    run an older definition than the files."""
-    notes = []
-    for r in rows:
-        if r.get("reason") and (r["state"] in ("errored", "backoff") or r.get("restarts")):
-            notes.append(f"{r['id']}: {r['reason']}")
-        if r.get("status_text"):
-            notes.append(f"{r['id']}: {r['status_text']}")
-    stale = [r["id"] for r in rows if r.get("stale")]
-    if stale:
-        notes.append(
-            f"{STALE_MARK} {', '.join(stale)}: started before the formation was last read, "
-            'so running an older command or env; "procman restart" (or reload) runs the new one'
-        )
-    if changed:
-        notes.append(
-            f"{', '.join(changed)} changed since the daemon read it; "
-            '"procman restart" (or reload) runs what the files say now'
-        )
-    return notes
-
-
-class TypeTotals(NamedTuple):
-    """One process type summed over its instances: status's total line, monit's header."""
-
-    name: str
-    instances: int
-    running: int
-    desired: int | None  # None when the daemon did not say
-    cpu: float | None  # None when no instance has a sample yet
-    memory: int | None
-    restarts: int
-    autoscale: dict[str, Any] | None
-    last: str | None  # the last autoscale decision
-    watch: list[str] | None = None  # the paths a change under reloads the type
-    cron: str | None = None  # cron_restart
-
-
-def type_totals(
-    name: str,
-    rows: list[dict[str, Any]],
-    summary: dict[str, Any] | None = None,
-    last: str | None = None,
-) -> TypeTotals:
-    """rows: the type's instances; summary: its entry in the daemon's `types` list."""
-    cpus = [r["cpu_percent"] for r in rows if r.get("cpu_percent") is not None]
-    mems = [r["memory_bytes"] for r in rows if r.get("memory_bytes") is not None]
-    summary = summary or {}
-    return TypeTotals(
-        name=name,
-        instances=len(rows),
-        running=sum(1 for r in rows if r.get("state") == "running"),
-        desired=summary.get("desired"),
-        cpu=sum(cpus) if cpus else None,
-        memory=sum(mems) if mems else None,
-        restarts=sum(r.get("restarts") or 0 for r in rows),
-        autoscale=summary.get("autoscale"),
-        last=last,
-        watch=summary.get("watch") or None,
-        cron=summary.get("cron_restart"),
-    )
-
-
-def _total_cells(t: TypeTotals) -> list[str]:
-    """The per-type line: running/desired, summed cpu and memory, the autoscale target."""
-    desired = t.desired if t.desired is not None else t.instances
-    scale = t.autoscale
-    note = ""
-    if scale:
-        mode = "manual" if scale["manual"] else f"target {scale['target'] or desired}"
-        note = f"autoscale {scale['min']}-{scale['max']} @{scale['cpu']:g}% ({mode})"
-    extras = [note] if note else []
-    if t.watch:
-        extras.append("watched")
-    if t.cron:
-        extras.append(f"cron {t.cron}")
-    note = ", ".join(extras)
-    return [
-        f"{t.name} total",
-        "",
-        f"{t.running}/{desired} running",
-        "",
-        "",
-        "-" if t.cpu is None else f"{t.cpu:.1f}%",
-        "-" if t.memory is None else size(t.memory),
-        note,
-    ]
-
-
-def _own_line(summary: dict[str, Any] | None) -> bool:
-    """A type whose settings say something gets its total line even when alone."""
-    summary = summary or {}
-    return bool(summary.get("autoscale") or summary.get("watch") or summary.get("cron_restart"))
-
-
 def status_table(
     rows: list[dict[str, Any]],
     types: list[dict[str, Any]] | None = None,
     changed: list[str] | None = None,
 ) -> None:
     """Instances grouped by type, each type closed by a total line."""
-    if not rows:
-        info("no instances")
-        for note in _notes(rows, changed):
-            info(note)
+    if not rows or not fancy():
+        for line in status_lines(rows, types, changed):
+            info(line)
         return
     summaries = {t["name"]: t for t in types or []}
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["type"], []).append(row)
-    notes = _notes(rows, changed) + [
-        f"{t['name']}: {t['autoscale']['last']}"
-        for t in summaries.values()
-        if t.get("autoscale") and t["autoscale"].get("last")
-    ]
-    if not fancy():
-        lines = [list(COLUMNS)]
-        for name, members in groups.items():
-            lines += [_cells(r) for r in members]
-            if len(groups) > 1 or _own_line(summaries.get(name)):
-                lines.append(_total_cells(type_totals(name, members, summaries.get(name))))
-        widths = [max(len(c[i]) for c in lines) for i in range(len(COLUMNS))]
-        for line in lines:
-            info("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        for note in notes:
-            info(note)
-        return
+    said = notes(rows, changed) + decisions(summaries)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -238,16 +127,16 @@ def status_table(
         )
     for name, members in groups.items():
         for row in members:
-            cells = _cells(row)
-            cells[0] = f"[{type_style(row['type'])}]{cells[0]}[/]"
-            cells[2] = f"[{STATE_STYLE.get(row['state'], '')}]{cells[2]}[/]"
-            table.add_row(*cells)
-        if len(groups) > 1 or _own_line(summaries.get(name)):
+            shown = cells(row)
+            shown[0] = f"[{type_style(row['type'])}]{shown[0]}[/]"
+            shown[2] = f"[{STATE_STYLE.get(row['state'], '')}]{shown[2]}[/]"
+            table.add_row(*shown)
+        if len(groups) > 1 or own_line(summaries.get(name)):
             totals = type_totals(name, members, summaries.get(name))
-            table.add_row(*_total_cells(totals), style="dim")
+            table.add_row(*total_cells(totals), style="dim")
     console = _console()
     console.print(table)
-    for note in notes:
+    for note in said:
         console.print(f"[yellow]{note}[/]")
 
 
@@ -265,9 +154,12 @@ def outcome(result: dict[str, Any], verb: str) -> bool:
         elif verb == "stop":
             error(f"{ident} did not stop ({state}): {reason}")
         else:
-            error(f"{ident} did not come up ({state}): {reason}")
+            error(did_not_come_up(failure))
         for line in failure.get("output") or []:  # a failed release phase's last words
             info(f"  {ident} | {line}")
+        if failure.get("port_conflict"):
+            for line in conflict_lines(ident, failure["port_conflict"]):
+                sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
 
 
@@ -333,7 +225,8 @@ def formation(info_: dict[str, Any]) -> None:
             extras.append(f"max_memory={size(t['max_memory'])}")
         if t.get("autoscale"):
             scale = t["autoscale"]
-            extras.append(f"autoscale={scale['min']}-{scale['max']}@cpu{scale['cpu']:g}%")
+            targets = rule_text(scale).replace(", ", ",").replace(" ", "")  # cpu70%,queue4
+            extras.append(f"autoscale={scale['min']}-{scale['max']}@{targets}")
         if t.get("after"):
             extras.append(f"after={','.join(t['after'])}")
         if t.get("cwd"):

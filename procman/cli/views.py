@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from procman.cli.render import duration, info, size
+from procman.cli.figures import duration, rule_text, size
+from procman.cli.render import error, info
 
 # -- ls -------------------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def _describe_type(t: dict[str, Any]) -> list[tuple[str, str]]:
     scale = t.get("autoscale")
     if scale:
         mode = "manual count holds" if scale["manual"] else f"target {scale['target']}"
-        rule = f"{scale['min']}-{scale['max']} @{scale['cpu']:g}% cpu ({mode})"
+        rule = f"{scale['min']}-{scale['max']} @{rule_text(scale)} ({mode})"
         pairs.append(("autoscale", rule + (f"; {scale['last']}" if scale.get("last") else "")))
     else:
         pairs.append(("autoscale", "none"))
@@ -131,3 +132,18 @@ def environment(result: dict[str, Any]) -> None:
         info(f"{key}={value}")
     if result.get("masked") and any(v == "****" for v in result["env"].values()):
         sys.stderr.write("(secret-looking values masked; --reveal shows them)\n")
+
+
+# -- signal ---------------------------------------------------------------------------------
+
+
+def signalled(result: dict[str, Any]) -> None:
+    """`procman signal`: who got it, and who had no process to get it."""
+    what = result["signal"] + (" (process group)" if result.get("group") else "")
+    sent = ", ".join(f"{s['id']} (pid {s['pid']})" for s in result["sent"])
+    if sent:
+        info(f"sent {what} to {sent}")
+    for skipped in result["skipped"]:
+        error(f"{skipped['id']} has no process to signal ({skipped['state']})")
+    if not result["sent"] and not result["skipped"]:
+        error("no instance to signal")

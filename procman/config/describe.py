@@ -36,7 +36,14 @@ def describe_type(t: ProcessType, count: int) -> dict[str, Any]:
         "max_restarts": t.max_restarts,
         "autoscale": None
         if scale is None
-        else {"min": scale.min, "max": scale.max, "cpu": scale.cpu, "window": scale.window},
+        else {
+            "min": scale.min,
+            "max": scale.max,
+            "cpu": scale.cpu,
+            "memory": scale.memory,
+            "queue": scale.queue,
+            "window": scale.window,
+        },
         "after": list(t.after),
         "watch": list(t.watch),
         "ignore": list(t.ignore),

@@ -70,9 +70,14 @@ def read_env_files(paths: Sequence[Path], root: Path | None = None) -> dict[str,
 
 
 def instance_env(
-    base: Mapping[str, str], formation: Formation, ptype: ProcessType, index: int
+    base: Mapping[str, str],
+    formation: Formation,
+    ptype: ProcessType,
+    index: int,
+    instances: int | None = None,
 ) -> dict[str, str]:
-    """The environment of instance `index` (0-based) of `ptype`. Called on every spawn."""
+    """The environment of instance `index` (0-based) of `ptype` when the type's desired count
+    is `instances` (default: its configured count). Called on every spawn."""
     env = dict(base)
     # Set before the files so that they (or the type's env) can turn it off; a child that
     # buffers stdout makes `procman logs` look dead.
@@ -87,7 +92,18 @@ def instance_env(
     env["PROCMAN_INSTANCE"] = str(index)
     env["PROCMAN_ID"] = ident
     env["PS"] = ident
+    env.update(instance_share(ptype, instances))
     return env
+
+
+def instance_share(ptype: ProcessType, instances: int | None = None) -> dict[str, str]:
+    """PROCMAN_INSTANCES (the desired count, default the configured one) and
+    PROCMAN_MAX_INSTANCES (the autoscale max, never below the count): pools sized as
+    budget // PROCMAN_MAX_INSTANCES never add up past the budget, whatever the autoscaler
+    or a manual scale does."""
+    count = ptype.instances if instances is None else instances
+    most = max(count, ptype.autoscale.max if ptype.autoscale else 0)
+    return {"PROCMAN_INSTANCES": str(count), "PROCMAN_MAX_INSTANCES": str(most)}
 
 
 SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE")

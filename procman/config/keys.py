@@ -55,6 +55,7 @@ NOUNS = {
     "integer": "an integer",
     "seconds": "a number of seconds",
     "percent": "a CPU %",
+    "connections": "a number of waiting connections",
 }
 
 KIND_WHAT = {
@@ -68,7 +69,7 @@ KIND_WHAT = {
     "signal": "a signal name (TERM, SIGQUIT, INT, ...) or number",
     "files": "a file name or a list of them",
     "types": "a list of process type names",
-    "autoscale": "a mapping with min, max and cpu",
+    "autoscale": "a mapping with min, max and targets (cpu, memory, queue)",
     "watch": "true, false, a path or a list of paths",
     "globs": "a glob or a list of them",
     "cron": 'a cron expression, like "0 3 * * *"',
@@ -80,10 +81,18 @@ AUTOSCALE_KEYS: tuple[Key, ...] = (
     Key("max", "integer", "the most instances the rule starts", required=True, low=1),
     Key(
         "cpu", "percent", "target mean CPU per running instance, % of one core",
-        required=True, low=0, high=100, above=True,
+        low=0, high=100, above=True,
+    ),
+    Key("memory", "size", "target mean RSS of a running instance's process tree"),
+    Key(
+        "queue", "connections",
+        "target mean connections waiting in a slot's accept queue (types with a held socket)",
+        low=0, above=True,
     ),
     Key("window", "seconds", "scale-down stabilisation window", default=60, low=0),
 )  # fmt: skip
+#: an autoscale rule names at least one of these
+AUTOSCALE_TARGETS = ("cpu", "memory", "queue")
 
 TYPE_KEYS: tuple[Key, ...] = (
     Key("cmd", "command", "the command, run through /bin/sh -c", required=True),
@@ -111,7 +120,11 @@ TYPE_KEYS: tuple[Key, ...] = (
         low=0, above=True),
     Key("min_uptime", "seconds", "an exit sooner than this counts as a crash", 5, low=0),
     Key("max_restarts", "integer", "crashes in a row before the instance is errored", 10, low=1),
-    Key("autoscale", "autoscale", "follow mean CPU between min and max instances"),
+    Key(
+        "autoscale", "autoscale",
+        "follow cpu, memory and/or the accept queue (the highest proposal wins) between min and "
+        "max instances",
+    ),
     Key("stop_signal", "signal", "what a stop sends first; SIGKILL follows after kill_timeout",
         "SIGTERM"),
     Key(

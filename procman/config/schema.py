@@ -14,6 +14,7 @@ from typing import Any
 
 from procman.config.keys import (
     AUTOSCALE_KEYS,
+    AUTOSCALE_TARGETS,
     CRON_PATTERN,
     NAME_PATTERN,
     READY_PATTERN,
@@ -87,7 +88,11 @@ FRAGMENTS: dict[str, Callable[[Key], Obj]] = {
     },
     "globs": lambda key: {"oneOf": [_nonempty(), {"type": "array", "items": _nonempty()}]},
     "cron": lambda key: {"type": "string", "pattern": CRON_PATTERN},
-    "autoscale": lambda key: _object(AUTOSCALE_KEYS),
+    "connections": _number,
+    "autoscale": lambda key: {
+        **_object(AUTOSCALE_KEYS),
+        "anyOf": [{"required": [name]} for name in AUTOSCALE_TARGETS],
+    },
     "processes": lambda key: {
         "type": "object",
         "minProperties": 1,

@@ -18,7 +18,7 @@ import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from procman import order
-from procman.config.keys import AUTOSCALE_KEYS, TOP_KEYS, TYPE_KEYS, Key, names
+from procman.config.keys import AUTOSCALE_KEYS, AUTOSCALE_TARGETS, TOP_KEYS, TYPE_KEYS, Key, names
 from procman.config.yamlnodes import NULL_TAG, NodeReader, Pairs, line_of, shown
 from procman.counts import cpu_count
 from procman.errors import ConfigError
@@ -31,6 +31,11 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(i?B)?|(B))?", re.IGNORECASE)
 _SIZE_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+QUEUE_NEEDS_SOCKET = (
+    "needs a listener procman holds: queue counts the connections waiting in each instance's "
+    "held socket, and this type has none (give it a `port:` with `socket: true`, or scale it "
+    "on cpu or memory)"
+)
 
 
 class _Parser(NodeReader):
@@ -80,7 +85,7 @@ class _Parser(NodeReader):
 
         return self.number(node, path, ok, key.what())
 
-    percent = seconds
+    percent = connections = seconds
 
     def boolean(self, node: Node, path: str, key: Key) -> bool:
         return self.flag(node, path)
@@ -166,6 +171,10 @@ class _Parser(NodeReader):
             message = f"{ready} needs a `port:` on this process type"
             raise self.error(node_of["ready"], f"{path}.ready", message)
         values.setdefault("ready", ReadyCheck("port" if port is not None else "none"))
+        scale = values.get("autoscale")
+        if scale is not None and scale.queue is not None and not socket:
+            queue = self.mapping(node_of["autoscale"], f"{path}.autoscale")["queue"][1]
+            raise self.error(queue, f"{path}.autoscale.queue", QUEUE_NEEDS_SOCKET)
         if "restart" in values:
             values["restart"] = RestartPolicy(values["restart"])
         if values.get("watch") is True:  # the type's own directory
@@ -300,8 +309,10 @@ class _Parser(NodeReader):
             AUTOSCALE_KEYS,
             path,
             node,
-            lambda absent: f"needs min, max and cpu (missing: {', '.join(absent)})",
+            lambda absent: f"needs min and max (missing: {', '.join(absent)})",
         )
+        if not any(name in values for name in AUTOSCALE_TARGETS):
+            raise self.error(node, path, "needs a target: cpu (%), memory (like 300M) or queue")
         if values["min"] > values["max"]:
             message = f"{values['min']} is above max ({values['max']})"
             raise self.error(pairs["min"][1], f"{path}.min", message)

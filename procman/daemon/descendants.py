@@ -57,6 +57,9 @@ class Tree(Protocol):
     def placing(self, token: str) -> contextlib.AbstractContextManager[Spawn]:
         """Around the spawn of one process; set .pid on what it yields once it exists."""
 
+    def adopt(self, pid: int) -> None:
+        """A live main process this daemon did not spawn (an update's new image took it)."""
+
     def signal(self, pid: int, sig: int) -> None:
         """sig to what pid started that is outside its process group."""
 
@@ -171,6 +174,9 @@ class ProcTree:
         yield spawn
         if spawn.pid is not None:
             self.leaders[spawn.pid] = token
+
+    def adopt(self, pid: int) -> None:
+        self.leaders[pid] = run_token(pid) or ""
 
     def owned(self, leader: int) -> list[Proc]:
         """Walk the daemon's subtree; what leader started (its main process excluded)."""

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from procman.daemon import policy
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.policy import Scaler
@@ -49,8 +50,9 @@ class Group:
         self.ptype, self.defined = ptype, True
         for inst in self.slots.values():
             inst.ptype = ptype
-        manual = self.scaler.manual if self.scaler else False
-        self.scaler = Scaler(ptype.autoscale, manual=manual) if ptype.autoscale else None
+        if self.scaler is None or self.scaler.spec != ptype.autoscale:  # same rule: keep it
+            manual = self.scaler.manual if self.scaler else False
+            self.scaler = Scaler(ptype.autoscale, manual=manual) if ptype.autoscale else None
 
     # -- the count ------------------------------------------------------------------------
 
@@ -95,6 +97,14 @@ class Group:
             self.steer()
         if new == InstanceState.STOPPED and (inst.index >= self.desired or not self.defined):
             self.remove(inst)
+        if new == InstanceState.ERRORED and self.all_gave_up():
+            # nobody will take what a held listener queues: refuse clients instead of
+            # leaving them hanging (start/restart binds the listeners again)
+            self.held.close_type(self.name)
+
+    def all_gave_up(self) -> bool:
+        wanted = [i for i in self.slots.values() if i.index < self.desired]
+        return bool(wanted) and all(i.state == InstanceState.ERRORED for i in wanted)
 
     # -- slots ----------------------------------------------------------------------------
 
@@ -146,6 +156,13 @@ class Group:
             return inst is not None and inst.live
         return self.held.holds(self.name) or any(i.live for i in self.slots.values())
 
+    def queued(self) -> int | None:
+        """Connections waiting in the accept queues of this type's held listeners (None when
+        it holds none): the autoscale `queue` figure."""
+        waiting = [self.held.queued(i.id) for i in self.slots.values()]
+        known = [n for n in waiting if n is not None]
+        return sum(known) if known else None
+
     def steer(self) -> None:
         self.held.steer(self.ptype.port, self.slots.values())
 
@@ -175,16 +192,7 @@ class Group:
             "running": sum(1 for i in self.slots.values() if i.state == InstanceState.RUNNING),
             "watch": list(self.ptype.watch),
             "cron_restart": self.ptype.cron_restart,
-            "autoscale": None
-            if scaler is None
-            else {
-                "min": scaler.spec.min,
-                "max": scaler.spec.max,
-                "cpu": scaler.spec.cpu,
-                "target": scaler.target,
-                "manual": scaler.manual,
-                "last": scaler.last,
-            },
+            "autoscale": None if scaler is None else scaler.report(),
         }
 
 
@@ -204,3 +212,18 @@ def regroup(
         if name not in order:
             group.defined, group.desired = False, 0
     return dict(sorted(groups.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def scale_decisions(
+    groups: dict[str, Group], rows: list[dict[str, Any]], now: float, wall: float
+) -> list[policy.ScaleDecision]:
+    """This sample's autoscale decisions (policy.py decides; the caller applies them)."""
+    auto = {name: g for name, g in groups.items() if g.scaler is not None}
+    return policy.scale_decisions(
+        {name: g.scaler for name, g in auto.items() if g.scaler is not None},
+        rows,
+        {name: g.desired for name, g in auto.items()},
+        {name: g.queued() for name, g in auto.items()},
+        now,
+        wall,
+    )

@@ -17,8 +17,9 @@ from procman.daemon import describe, report, targets
 from procman.daemon.logfiles import STREAMS
 from procman.daemon.logs import LogHub, Subscriber
 from procman.daemon.logtail import split_lines
-from procman.daemon.server import Stream
+from procman.daemon.server import Handoff, Stream
 from procman.daemon.supervisor import Supervisor
+from procman.daemon.updater import Updater
 from procman.errors import ErrorCode, NotFound, ProcmanError
 from procman.model import Formation
 
@@ -26,6 +27,11 @@ DEFAULT_LINES = 50
 MAX_LINES = 100_000
 #: what a daemon that is shutting down still answers
 WHILE_CLOSING = frozenset({"ping", "status", "logs", "events"})
+#: what may be under way when `update` execs (the others are work a new image cannot resume)
+READ_ONLY = frozenset(
+    {"ping", "status", "logs", "events", "formation", "describe", "env", "metrics"}
+    | {"flush", "reopen"}  # log files only: no instance changes
+)
 
 
 class Handlers:
@@ -34,7 +40,9 @@ class Handlers:
     ) -> None:
         self.supervisor, self.hub, self.on_shutdown = supervisor, hub, on_shutdown
         self.closing = False
-        self.started = time.time()
+        self.started = time.time()  # of the daemon: an update carries it over
+        self.updater: Updater | None = None  # main sets it: what `update` execs with
+        self.in_flight: list[str] = []  # the methods being answered now
         self.table: dict[str, Callable[..., Awaitable[Any]]] = {}
         for method, shape in protocol.METHODS.items():
             handler = getattr(self, method)
@@ -46,7 +54,11 @@ class Handlers:
     async def dispatch(self, request: protocol.Request) -> Any:
         if self.closing and request.method not in WHILE_CLOSING:
             raise ProcmanError("the daemon is shutting down", ErrorCode.SHUTTING_DOWN)
-        return await self.table[request.method](**request.params)
+        self.in_flight.append(request.method)
+        try:
+            return await self.table[request.method](**request.params)
+        finally:
+            self.in_flight.remove(request.method)
 
     async def ping(self) -> dict[str, Any]:
         return {
@@ -60,14 +72,16 @@ class Handlers:
         }
 
     async def status(self, target: str | None = None) -> dict[str, Any]:
+        # the daemon's version rides along, so the CLI sees an upgrade without a round trip
         if self.supervisor.formation is None:
-            return {"instances": [], "types": []}
+            return {"instances": [], "types": [], "version": __version__}
         return {
             "instances": self.supervisor.status(target),
             "types": self.supervisor.summaries(),
             "changed_files": describe.changed_since(
                 self.supervisor.formation, self.supervisor.read
             ),
+            "version": __version__,
         }
 
     async def start(
@@ -213,8 +227,33 @@ class Handlers:
     async def metrics(self) -> dict[str, Any]:
         return self.supervisor.metrics()
 
-    async def autoscale(self, type: str, on: bool) -> dict[str, Any]:
-        return self.supervisor.set_autoscale(type, on)
+    async def autoscale(self, type: str | None = None, on: bool | None = None) -> dict[str, Any]:
+        return self.supervisor.autoscale(type, on)
+
+    async def update(self) -> Handoff:
+        """Exec the installed code in place (handover.py); the new image answers."""
+        if self.updater is None:
+            raise ProcmanError("this daemon cannot update itself", ErrorCode.FAILED)
+        return await self.updater.prepare(self._busy, self.started)
+
+    def _busy(self) -> str | None:
+        """A verb under way (the one `update` of the caller aside)."""
+        others = list(self.in_flight)
+        if "update" in others:
+            others.remove("update")
+        working = [m for m in others if m not in READ_ONLY]
+        return f"a {working[0]} is in progress" if working else None
+
+    async def signal(
+        self, target: str | None = None, signal: str | int = "TERM", group: bool = False
+    ) -> dict[str, Any]:
+        from procman.signames import parse_signal
+
+        try:
+            signum = parse_signal(signal)
+        except ValueError as exc:
+            raise ProcmanError(str(exc), ErrorCode.BAD_PARAMS) from None
+        return self.supervisor.signal(target, int(signum), group)
 
     async def shutdown(self) -> dict[str, Any]:
         count = len(self.supervisor.instances())

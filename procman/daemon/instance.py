@@ -102,7 +102,7 @@ class Instance:
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.status_text: str | None = None  # from sd_notify STATUS=
-        self.was_ready = False  # the current process has been ready at least once
+        self.port_conflict: dict[str, Any] | None = None  # its port was taken (conflicts.py)
         # Facts the daemon's parts keep about this instance, here so each has one owner:
         self.replacement = False  # a reload's new process, not yet serving its slot: never
         # restarted (its exit fails the reload) and kept out of the port's traffic
@@ -140,6 +140,7 @@ class Instance:
         self._cancel_timer()
         self.crashes_in_row = 0
         self.reason = None  # asked for: an old failure no longer explains the state
+        self.port_conflict = None
         self._spawn()
 
     def stop(self) -> None:
@@ -170,7 +171,6 @@ class Instance:
 
     def mark_ready(self, pid: int) -> None:
         if self.state == InstanceState.STARTING and self.pid == pid:
-            self.was_ready = True
             self._move(InstanceState.RUNNING)
 
     def not_ready(self, pid: int, reason: str) -> None:
@@ -187,6 +187,7 @@ class Instance:
         if pid != self.pid:
             return
         uptime = self.uptime() or 0.0
+        ready = self.state == InstanceState.RUNNING  # this process got ready at some point
         self.pid = None
         self.exit_code = code
         self._cancel_timer()
@@ -204,7 +205,7 @@ class Instance:
         self._crash_on_exit = False
         if not crash:
             self.reason = describe_exit(code)
-            if not self.was_ready and self.ptype.ready.kind != "none":
+            if not ready and self.ptype.ready.kind != "none":
                 self.reason += f" before it was ready (ready: {self.ptype.ready})"
         if self.replacement:  # a reload's new process is never restarted: the reload failed
             self._move(InstanceState.ERRORED)
@@ -216,7 +217,7 @@ class Instance:
             self._move(InstanceState.EXITED if code == 0 else InstanceState.ERRORED)
             return
         # early: within min_uptime, or before it was ever ready, however long that took
-        if not crash and self.was_ready and uptime >= self.ptype.min_uptime:
+        if not crash and ready and uptime >= self.ptype.min_uptime:
             self.crashes_in_row = 0
             self.restarts += 1
             self._spawn()
@@ -237,6 +238,22 @@ class Instance:
         self._move(InstanceState.BACKOFF)
         self._timer = self.timers.call_later(delay, self._restart_from_backoff)
 
+    # -- a daemon update (handover.py carries instances across the exec) ---------------
+
+    def timer_due(self) -> float | None:
+        """When the pending back-off or SIGKILL timer fires, on the timers' clock."""
+        when = getattr(self._timer, "when", None)
+        return when() if when is not None else None
+
+    def resume_timer(self, delay: float) -> None:
+        """In the new image: re-arm the timer the old one had pending (every kind of timer
+        an instance can have must be told apart here)."""
+        if self.state == InstanceState.BACKOFF:
+            self._timer = self.timers.call_later(delay, self._restart_from_backoff)
+        elif self.pid is not None:
+            pid = self.pid
+            self._timer = self.timers.call_later(delay, lambda: self._kill(pid))
+
     # -- internals --------------------------------------------------------------------
 
     def _restart_from_backoff(self) -> None:
@@ -248,7 +265,6 @@ class Instance:
     def _spawn(self) -> None:
         self.status_text = None
         self._crash_on_exit = False
-        self.was_ready = False
         try:
             pid = self.spawner.spawn(self)
         except SpawnError as exc:

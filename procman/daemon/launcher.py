@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from procman.daemon import descendants, spawn
+from procman.daemon import conflicts, descendants, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.logfiles import ERR, OUT
@@ -110,19 +111,49 @@ class Launcher:
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
             raise SpawnError(f"cannot start {inst.id}: {exc}") from None
         pid = popen.pid
-        # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
-        self.by_pid[pid] = inst
         if listener is not None:
             env["LISTEN_PID"] = str(pid)  # what the shell sets for a simple command
         where = (self.held.host, ptype.port) if listener is not None and ptype.port else None
         argv = spawn.command_argv(ptype.cmd, listener is not None)  # as spawn_process ran it
+        spawned = time.time()
         inst.launched = Launch(
-            ptype, self.files_env, argv, str(ptype.cwd or self.project), env, where, time.time()
+            ptype, self.files_env, argv, str(ptype.cwd or self.project), env, where, spawned
         )
+        # Registered before we return to the loop, so SIGCHLD cannot beat us to it.
+        self.adopt(inst, pid, popen, (out_fd, err_fd))
+        self.watchdog.watch(pid)
+        self.logs.attach(out_fd, ptype.name, str(inst.id), OUT)
+        self.logs.attach(err_fd, ptype.name, str(inst.id), ERR)
+        return pid
+
+    def adopt(
+        self,
+        inst: Instance,
+        pid: int,
+        popen: subprocess.Popen | None = None,
+        fds: tuple[int, ...] = (),
+    ) -> None:
+        """pid is inst's process, fds its output pipes: its exit goes to inst. Also how
+        the new image of an updated daemon takes over a process the old image started (no
+        Popen then, and the watchdog knows its group already)."""
+        self.by_pid[pid] = inst
+        if popen is None:  # taken over: what it started is found again (cgroup, token)
+            self.tree.adopt(pid)
+        launched = inst.launched
+        spawned = launched.started if launched is not None else 0.0
+        port = launched.env.get("PORT") if launched is not None else None
 
         def exited(pid: int, code: int) -> None:
-            popen.returncode = code
+            if popen is not None:
+                popen.returncode = code
             self.by_pid.pop(pid, None)
+            try:
+                for fd in fds:  # its last words, before anyone looks at the exit
+                    self.logs.read_now(fd)
+                if conflicts.early(inst):
+                    self._diagnose(inst, spawned, port)
+            except Exception:  # a diagnosis must never keep the exit from its instance
+                log.exception("diagnosing the exit of %s failed", inst.id)
             try:
                 inst.exited(pid, code)  # which SIGKILLs what is left of the group
             finally:
@@ -130,10 +161,17 @@ class Launcher:
                 self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
-        self.watchdog.watch(pid)
-        self.logs.attach(out_fd, ptype.name, str(inst.id), OUT)
-        self.logs.attach(err_fd, ptype.name, str(inst.id), ERR)
-        return pid
+
+    def _diagnose(self, inst: Instance, spawned: float, env_port: str | None) -> None:
+        """An early exit: if its output says the address was in use, who holds the port."""
+        lines = self.logs.tail(conflicts.TAIL_LINES, label=str(inst.id))
+        line = conflicts.bind_error([row[2] for row in lines if row[0] >= spawned])
+        if line is None:
+            inst.port_conflict = None
+            return
+        port = conflicts.port_of(env_port, inst.ptype, line)
+        inst.port_conflict = conflicts.diagnose(inst, line, port, self.held, self.owner)
+        self.logs.system(f"{inst.id}: {conflicts.describe(inst.port_conflict)}")
 
     def kill_group(self, pid: int, sig: int) -> None:
         """sig to pid's process group and to what it started outside the group."""
@@ -141,14 +179,23 @@ class Launcher:
         if pid in self.by_pid:  # not yet reaped; after the exit, tree.exited() does it
             self.tree.signal(pid, sig)
 
+    def signal(self, insts: Iterable[Instance], signum: int, group: bool) -> None:
+        """`procman signal`: to each instance's main process, or to its whole group."""
+        send = spawn.kill_group if group else spawn.send_signal
+        for inst in insts:
+            if inst.pid is not None:
+                send(inst.pid, signum)
+
     def kill_all(self) -> None:
         """SIGKILL every instance's process and what it started, now."""
         for pid in list(self.by_pid):
             self.kill_group(pid, signal.SIGKILL)
 
-    def end_all(self) -> None:
-        """Shutdown, once the instances are down (or past their bound): SIGKILL whatever
-        is left, remove our cgroups."""
+    def end_all(self, late: Iterable[object] = ()) -> None:
+        """Shutdown, once the instances are down (or past their bound: `late`): SIGKILL
+        whatever is left, remove our cgroups."""
+        if late:
+            log.warning("instances still up after their kill_timeout: killing them")
         left = self.tree.end_all()
         if left:
             log.warning("ended %d process(es) left behind by instances", left)

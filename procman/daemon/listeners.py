@@ -43,24 +43,33 @@ def bind_listener(
     return sock
 
 
-def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, str]]:
-    """Who else listens on port: [(pid, name)]. psutil sees our own uid's processes, which
-    are exactly those whose SO_REUSEPORT sockets the kernel would let us join silently."""
+def listening_pids(port: int) -> list[int | None]:
+    """The pid of every TCP socket listening on port (None where psutil may not tell: another
+    user's process), the daemon's own included, each pid once."""
     import psutil
 
-    found = []
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return []
-    me = os.getpid()
+    found: list[int | None] = []
     for conn in conns:
         if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
             continue
-        if conn.pid == me or (conn.pid is not None and conn.pid in own_pids):
-            continue
-        found.append((conn.pid, process_name(conn.pid)))
+        if conn.pid is None or conn.pid not in found:
+            found.append(conn.pid)
     return found
+
+
+def foreign_listeners(port: int, own_pids: set[int]) -> list[tuple[int | None, str]]:
+    """Who else listens on port: [(pid, name)]. psutil sees our own uid's processes, which
+    are exactly those whose SO_REUSEPORT sockets the kernel would let us join silently."""
+    me = os.getpid()
+    return [
+        (pid, process_name(pid))
+        for pid in listening_pids(port)
+        if pid != me and (pid is None or pid not in own_pids)
+    ]
 
 
 def check_port_free(port: int, host: str, own_pids: set[int]) -> None:
@@ -137,6 +146,18 @@ class HeldSockets:
             return self.spares[inst.id]
         return self.socks.get(inst.id)
 
+    def queued(self, iid: InstanceId) -> int | None:
+        """Connections waiting in the slot's accept queue (None: it has no listener)."""
+        sock = self.socks.get(iid)
+        return None if sock is None else queued(sock)
+
+    def listener_of(self, inst: Any) -> socket.socket | None:
+        """The listener inst's process serves from: the one it got at spawn, or (a process
+        an update's new image took over) its slot's."""
+        if inst.listener is not None:
+            return inst.listener
+        return None if inst.replacement else self.socks.get(inst.id)
+
     def holds(self, type_name: str) -> bool:
         return any(iid.type == type_name for iid in self.socks)
 
@@ -198,12 +219,12 @@ class HeldSockets:
         if group is None:
             return
         serving = {
-            inst.listener
+            sock
             for inst in instances
             if inst.state == InstanceState.RUNNING
             and not inst.draining
             and not inst.replacement
-            and inst.listener is not None
+            and (sock := self.listener_of(inst)) is not None
         }
         slots = {sock for sock in self.socks.values() if sock in group.members}
         group.steer(serving & set(group.members) or slots)
@@ -212,7 +233,7 @@ class HeldSockets:
         """Steer new connections around inst's listener, then let inst accept what is
         queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX.
         inst.draining stays set until the caller has stopped it and clears it."""
-        sock = inst.listener
+        sock = self.listener_of(inst)
         if sock is None or sock.fileno() < 0 or inst.state != InstanceState.RUNNING:
             return
         inst.draining = True

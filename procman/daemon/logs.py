@@ -95,10 +95,18 @@ class LogHub:
 
     # -- pipes --------------------------------------------------------------------------
 
-    def attach(self, fd: int, type_name: str, label: str, stream: str = OUT) -> None:
-        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`."""
-        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream))
+    def attach(
+        self, fd: int, type_name: str, label: str, stream: str = OUT, partial: bytes = b""
+    ) -> None:
+        """Read fd (non-blocking) as `stream` ("out" or "err") of instance `label`; partial
+        is an unfinished line an updated daemon's old image had read from it."""
+        self._pipes[fd] = _Pipe(type_name, label, stream, _prefix(label, stream), partial)
         self.loop.add_reader(fd, self._on_readable, fd)
+
+    def pipes(self) -> list[tuple[int, str, str, str, bytes]]:
+        """Every open pipe as (fd, type, label, stream, unfinished line): what a daemon
+        update hands to the new image, which attach()es them again."""
+        return [(fd, p.type_name, p.label, p.stream, p.partial) for fd, p in self._pipes.items()]
 
     def close(self) -> None:
         for fd in list(self._pipes):
@@ -106,6 +114,14 @@ class LogHub:
         for fd in self._files.values():
             os.close(fd)
         self._files.clear()
+
+    def read_now(self, fd: int) -> None:
+        """Take in what the pipe holds right now (its writer just exited: its last lines
+        must be in the tail before anyone looks at the exit). Bounded: 16 reads at most."""
+        for _ in range(16):
+            if fd not in self._pipes or not self._readable_now(fd):
+                return
+            self._on_readable(fd)
 
     def _drain_and_close(self, fd: int) -> None:
         while fd in self._pipes:

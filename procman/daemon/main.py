@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from procman import paths
+from procman.daemon import signals
 from procman.daemon.handlers import Handlers
+from procman.daemon.handover import Resume
 from procman.daemon.logs import LogHub, Sink
 from procman.daemon.notify import NotifySocket, tell_manager
 from procman.daemon.persist import StateFile
 from procman.daemon.reaper import Reaper
 from procman.daemon.server import ControlServer
 from procman.daemon.supervisor import Supervisor
+from procman.daemon.updater import Updater
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ProcmanError
 
@@ -46,10 +49,14 @@ def run(
     on_error: Callable[[str], None] | None = None,
     log_level: int = logging.INFO,
     metrics_port: int | None = None,
+    resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
-    """Run a daemon for project until it is shut down; the process exit code."""
+    """Run a daemon for project until it is shut down; the process exit code. With
+    resume, this process is an updated daemon's new image (see handover.py); sink_options
+    are what an update hands on to rebuild a foreground sink (plain_sink's arguments)."""
     project = project.resolve()
-    _reset_ignored_signals()
+    signals.reset_ignored()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
             os.fstat(fd)
@@ -68,7 +75,7 @@ def run(
         sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.environ.get("PROCMAN_SOCKET"):
             _check_private(sock_path.parent)
-        lock = _take_lock(sock_path)
+        lock = resume.lock if resume is not None else _take_lock(sock_path)
     except OSError as exc:
         _tell(ready_fd, f"error: cannot use {sock_path.parent}: {exc}")
         return 1
@@ -84,8 +91,11 @@ def run(
         return 0 if detach else 1
     try:
         return asyncio.run(
-            _serve(project, sock_path, ready_fd, autostart, sink, on_error, metrics_port)
-        )
+            _serve(
+                project, sock_path, ready_fd, autostart, sink, on_error, metrics_port,
+                lock=lock, log_level=log_level, resume=resume, sink_options=sink_options,
+            )
+        )  # fmt: skip
     except ProcmanError as exc:
         _tell(ready_fd, f"error: {exc}")
         if on_error:
@@ -103,6 +113,11 @@ async def _serve(
     sink: Sink | None,
     on_error: Callable[[str], None] | None,
     metrics_port: int | None = None,
+    *,
+    lock: int,
+    log_level: int,
+    resume: Resume | None = None,
+    sink_options: dict[str, Any] | None = None,
 ) -> int:
     """The composition root: build the parts, serve until a shutdown, end them in order."""
     loop = asyncio.get_running_loop()
@@ -114,7 +129,7 @@ async def _serve(
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
     watchdog = Watchdog()
-    watchdog_pid = watchdog.start()
+    watchdog_pid = resume.take_watchdog(watchdog) if resume else watchdog.start()
     if watchdog_pid is not None:
         reaper.watch(watchdog_pid, lambda pid, code: log.warning("watchdog exited (%s)", code))
     # Started by systemd (Type=notify): the socket to say READY=1 on is ours, not the
@@ -133,6 +148,8 @@ async def _serve(
         metrics_port=metrics_port,
     )
     notify = NotifySocket(loop, notify_path, supervisor.readiness.on_notify)
+    if resume is not None:
+        resume.adopt(supervisor)  # an updated daemon's instances, listeners and log pipes
     stopped = asyncio.Event()
     stopping: list[asyncio.Task[None]] = []  # the one shutdown, however it was asked for
 
@@ -146,8 +163,17 @@ async def _serve(
 
     handlers = Handlers(supervisor, logs, on_shutdown=stop_everything)
     server = ControlServer(sock_path, handlers.dispatch)
-    await server.start()
-    notify.open()
+    await server.start(resume.control_socket() if resume else None)
+    if resume is None:
+        notify.open()
+    else:
+        resume.take_notify(notify)
+        handlers.started = resume.started  # the daemon's, not this image's
+    handlers.updater = Updater(
+        supervisor, server=server, notify=notify, watchdog=watchdog, lock=lock,
+        foreground=None if sink is None else sink_options or {}, log_level=log_level,
+        metrics_port=metrics_port,
+    )  # fmt: skip
 
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
@@ -157,8 +183,10 @@ async def _serve(
         log.info("%s: stopping everything", signal.Signals(signum).name)
         loop.create_task(stop_everything())
 
-    wired = wire_signals(loop, on_signal, logs.reopen)
+    wired = signals.wire(loop, on_signal, logs.reopen)
 
+    if resume is not None:
+        resume.finish(supervisor)  # signals in, the exec window's exits reaped, `update` answered
     _tell(ready_fd, "ready")
     log.info("procman daemon %d serving %s on %s", os.getpid(), project, sock_path)
     failed: list[bool] = []
@@ -187,36 +215,9 @@ async def _serve(
     watchdog.close()
     reaper.drain()
     logs.close()
-    unwire_signals(loop, [signal.SIGCHLD, *wired])
+    signals.unwire(loop, [signal.SIGCHLD, *wired])
     log.info("procman daemon %d exits", os.getpid())
     return 1 if failed else 0
-
-
-def wire_signals(
-    loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None], reopen: Callable[[], Any]
-) -> list[int]:
-    """SIGTERM/SIGINT stop everything (the second kills), SIGHUP is ignored, SIGUSR1 reopens
-    the log files. SIGPIPE is left as Python has it (ignored; Popen restores it in children):
-    a handled SIGPIPE once turned a write to a closing loop's wakeup socket into a signal
-    that raised itself forever (see unwire_signals)."""
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)
-    loop.add_signal_handler(signal.SIGUSR1, reopen)  # after an external logrotate
-    return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1]
-
-
-def unwire_signals(loop: asyncio.AbstractEventLoop, signals: list[int]) -> None:
-    """Before asyncio.run closes the loop: loop.close() closes the wakeup socket's reading
-    end first and removes the handlers after, so a signal in between (the watchdog's
-    SIGCHLD, say) has its byte written to a socket with no reader: EPIPE, and a SIGPIPE that
-    a handled SIGPIPE would write again, for ever (the daemon that logged "exits" and spun
-    at 100 % CPU). With no handler left there is no wakeup write; INT/TERM/HUP are ignored
-    for the last moments of the exit."""
-    for signum in signals:
-        loop.remove_signal_handler(signum)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
 
 
 async def _autostart(
@@ -331,20 +332,6 @@ def _tell(ready_fd: int | None, line: str) -> None:
         os.close(ready_fd)
 
 
-def _reset_ignored_signals() -> None:
-    """A signal ignored by whoever started us (a shell's background job ignores SIGINT and
-    SIGQUIT) would stay ignored in every instance across exec: `stop_signal: SIGQUIT` or a
-    Ctrl-C to `procman run` would do nothing. Start from the defaults, as systemd does."""
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGPIPE, signal.SIGKILL, signal.SIGSTOP):
-            continue  # Python's own SIGPIPE (Popen restores it for children)
-        try:
-            if signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-
-
 def _become_subreaper() -> None:
     """Orphaned grandchildren are re-parented to us, so they are reaped, never zombies."""
     try:
@@ -369,14 +356,21 @@ def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None
     log.error("unhandled: %s", context.get("message"), exc_info=context.get("exception"))
 
 
-def plain_sink(stream_fd: int = 1) -> Sink:
+def plain_sink(
+    stream_fd: int = 1, prefix: bool = True, quiet: frozenset[str] = frozenset()
+) -> Sink:
     """`HH:MM:SS web.1 | line` (`!` for stderr) to a file descriptor: the foreground
-    daemon's merged output."""
+    daemon's merged output. prefix=False writes the bare lines; quiet names types (or
+    `procman`) left out."""
 
     def write(now: float, label: str, stream: str, block: bytes) -> None:
-        mark = "!" if stream == "err" else "|"
-        prefix = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
-        data = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if quiet and (label.rpartition(".")[0] or label) in quiet:
+            return
+        data = block
+        if prefix:
+            mark = "!" if stream == "err" else "|"
+            start = f"{time.strftime('%H:%M:%S', time.localtime(now))} {label} {mark} ".encode()
+            data = start + block[:-1].replace(b"\n", b"\n" + start) + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(stream_fd, view) :]

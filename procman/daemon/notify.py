@@ -63,6 +63,14 @@ class NotifySocket:
         self.loop.add_reader(sock.fileno(), self._on_readable)
         return True
 
+    def adopt(self, fd: int) -> None:
+        """The socket an older image of this daemon bound (`procman update`): datagrams
+        sent during the exec wait in it."""
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._on_readable)
+
     def close(self) -> None:
         if self.sock is None:
             return

@@ -67,7 +67,8 @@ class StateFile:
         """What a daemon that did not shut down cleanly was running, else None."""
         state = read_state(self.path)
         if state and state.get("running") and state.get("project") == str(self.project):
-            log.info("restoring the formation of a daemon that did not shut down cleanly")
+            if state.get("daemon_pid") != os.getpid():  # ours: an update exec'd this image
+                log.info("restoring the formation of a daemon that did not shut down cleanly")
             return state
         return None
 

@@ -9,6 +9,7 @@ from typing import Any
 from procman.daemon.instance import Instance, backoff_delay, describe_exit
 from procman.daemon.sampler import Sampler
 from procman.model import InstanceState, InstanceStatus
+from procman.signames import signal_name
 
 Metrics = tuple[float | None, int | None]
 FAILED = frozenset({InstanceState.ERRORED, InstanceState.BACKOFF})
@@ -32,7 +33,16 @@ def row(inst: Instance, metrics: Metrics | None = None) -> InstanceStatus:
         reason=inst.reason,
         status_text=inst.status_text,
         stale=inst.live and inst.launched is not None and inst.launched.stale,
+        port_conflict=port_conflict(inst),
     )
+
+
+def port_conflict(inst: Instance) -> dict[str, Any] | None:
+    """The instance's port conflict, unless its current process has since been up past
+    min_uptime (then it was bound after all)."""
+    if inst.port_conflict is None or (inst.uptime() or 0.0) >= inst.ptype.min_uptime:
+        return None
+    return inst.port_conflict
 
 
 def plain_rows(insts: Iterable[Instance]) -> list[dict[str, Any]]:
@@ -54,6 +64,7 @@ def failure(inst: Instance, reason: str | None = None, state: str | None = None)
         "state": state or inst.state.value,
         "reason": reason or inst.reason,
         "exit_code": inst.exit_code,
+        "port_conflict": port_conflict(inst),
     }
 
 
@@ -69,15 +80,15 @@ def outcome(
     late: Iterable[tuple[Instance, float]] = (),
     closing: bool = False,
 ) -> dict[str, Any]:
-    """A verb's answer: which of the instances it touched failed (a one-shot's with its
-    last `output` lines), those `late` (not done when the verb's bound of so many seconds
-    passed, or when a shutdown ended the wait), `extra` failures (types not started), and
-    every row."""
+    """A verb's answer: which of the instances it touched failed (gave up, backing off, or
+    could not bind its port; a one-shot's with its last `output` lines), those `late` (not
+    done when the verb's bound of so many seconds passed, or when a shutdown ended the
+    wait), `extra` failures (types not started), and every row."""
     why = "stopped: the daemon is shutting down" if closing else None
     failed = [failure(i, why or late_reason(i, seconds)) for i, seconds in late]
     tardy = {id(i) for i, _ in late}
     for inst in touched:
-        if inst.state in FAILED and id(inst) not in tardy:
+        if (inst.state in FAILED or port_conflict(inst)) and id(inst) not in tardy:
             entry = failure(inst)
             if output is not None and inst.ptype.one_shot:
                 entry["output"] = output(inst)[-OUTPUT_LINES:]
@@ -94,6 +105,18 @@ def late_reason(inst: Instance, waited: float) -> str:
         text = f"not ready after {waited:g}s"
         return f"{text} (last exit: {inst.reason})" if inst.reason else text
     return inst.reason or f"{inst.state.value} after {waited:g}s"
+
+
+def signalled(picked: Iterable[Instance], signum: int, group: bool) -> dict[str, Any]:
+    """The answer to `signal`: who got it (pid), who had no process to get it."""
+    picked = list(picked)
+    return {
+        "signal": signal_name(signum),
+        "number": signum,
+        "group": group,
+        "sent": [{"id": str(i.id), "pid": i.pid} for i in picked if i.pid is not None],
+        "skipped": [{"id": str(i.id), "state": i.state.value} for i in picked if i.pid is None],
+    }
 
 
 def describe_change(inst: Instance, old: InstanceState) -> str | None:

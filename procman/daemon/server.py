@@ -31,6 +31,15 @@ class Stream:
         self.items = items
 
 
+class Handoff:
+    """What a handler returns to take its connection over instead of answering on it:
+    take(fd, request id) runs at once (`update` execs the new image there, which answers
+    on that fd); a ProcmanError out of it is the answer instead."""
+
+    def __init__(self, take: Callable[[int, Any], None]) -> None:
+        self.take = take
+
+
 def peer_uid(sock: socket.socket) -> int | None:
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -43,13 +52,18 @@ def peer_uid(sock: socket.socket) -> int | None:
 class ControlServer:
     def __init__(self, path: Path, dispatch: Dispatch) -> None:
         self.path, self.dispatch = path, dispatch
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
         self.answering: set[asyncio.StreamWriter] = set()  # a reply is on its way
         self._answered = asyncio.Event()
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Bind the socket, or serve sock: the listening socket an older image of this
+        daemon kept open across `procman update` (clients queued in it meanwhile)."""
+        if sock is not None:
+            self.server = await asyncio.start_unix_server(self._serve, sock=sock)
+            return
         # Only a directory we create is ours to lock down; PROCMAN_SOCKET=/tmp/x.sock must
         # not turn /tmp into 0700.
         if not self.path.parent.exists():
@@ -65,6 +79,10 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
+
+    def listening_fd(self) -> int:
+        assert self.server is not None and self.server.sockets
+        return self.server.sockets[0].fileno()
 
     async def close(self) -> None:
         """Stop listening and drop every connection (streams included): aborting the
@@ -158,6 +176,9 @@ class ControlServer:
         self.answering.add(writer)
         try:
             reply, stream, req_id = await self._answer(line)
+            if isinstance(stream, Handoff):
+                reply = self._hand_off(stream, writer, req_id)  # returns only if it failed
+                stream = None
             if stream is not None:
                 self._done_answering(writer)
                 await self._stream(req_id, stream, reader, writer)
@@ -173,8 +194,19 @@ class ControlServer:
             self.answering.discard(writer)
             self._answered.set()
 
-    async def _answer(self, line: bytes) -> tuple[bytes, Stream | None, Any]:
-        """(reply line, or the stream to send, and the request's id)."""
+    @staticmethod
+    def _hand_off(handoff: Handoff, writer: asyncio.StreamWriter, req_id: Any) -> bytes:
+        try:
+            handoff.take(writer.get_extra_info("socket").fileno(), req_id)
+        except ProcmanError as exc:
+            return protocol.error(req_id, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("hand-over failed")
+            return protocol.error(req_id, ErrorCode.INTERNAL, f"internal error: {exc}")
+        return protocol.error(req_id, ErrorCode.INTERNAL, "the hand-over returned")
+
+    async def _answer(self, line: bytes) -> tuple[bytes, Stream | Handoff | None, Any]:
+        """(reply line, or the stream to send or hand-over to run, and the request's id)."""
         req_id = None
         try:
             request = protocol.decode_request(line)
@@ -191,7 +223,7 @@ class ControlServer:
                 None,
                 req_id,
             )
-        if isinstance(result, Stream):
+        if isinstance(result, (Stream, Handoff)):
             return b"", result, req_id
         try:
             return protocol.result(req_id, result), None, req_id

@@ -176,6 +176,14 @@ def _restore_fd3(saved: int | None) -> None:
     os.close(saved)
 
 
+def send_signal(pid: int, sig: int) -> None:
+    """sig to one process (an instance's main process); a gone process is not an error."""
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def kill_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
@@ -186,3 +194,17 @@ def kill_group(pid: int, sig: int) -> None:
     except OSError as exc:
         if exc.errno != errno.ESRCH:
             raise
+
+
+def spawn_helper(argv: list[str], stdin_fd: int, stdout_fd: int) -> subprocess.Popen:
+    """A short-lived helper of the daemon's own (the dry run of `procman update`): stdin
+    and stdout (stderr too) on the given fds, its own session, nothing else inherited.
+    The caller reaps it through the reaper."""
+    return subprocess.Popen(
+        argv,
+        stdin=stdin_fd,
+        stdout=stdout_fd,
+        stderr=stdout_fd,
+        start_new_session=True,
+        close_fds=True,
+    )

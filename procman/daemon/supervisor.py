@@ -6,19 +6,19 @@ waits for its instances. One asyncio loop, no threads; instances never block it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, load_formation
 from procman.counts import resolve_counts
-from procman.daemon import apps, describe, phases, policy, report, targets
+from procman.daemon import apps, conflicts, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
-from procman.daemon.group import Group, regroup
+from procman.daemon.group import Group, regroup, scale_decisions
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
 from procman.daemon.listeners import HeldSockets, check_ports
@@ -33,7 +33,7 @@ from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
 from procman.daemon.waiters import Waiters, bound, gone_for_good, up_or_gave_up
 from procman.daemon.watchdog import Watchdog
-from procman.errors import ErrorCode, NotFound, ProcmanError
+from procman.errors import ErrorCode, NotFound, ProcmanError, UsageError
 from procman.model import DOWN, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
@@ -86,7 +86,9 @@ class Supervisor:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.waiters = Waiters(loop)
-        self.wait, self._outcome = self.waiters.wait, partial(self.waiters.outcome, self.instances)
+        self.wait = self.waiters.wait
+        self.wait_up = functools.partial(conflicts.wait_up, self.wait)  # start, scale, restart
+        self._outcome = functools.partial(self.waiters.outcome, self.instances, wait=self.wait_up)
         self.restored = state.unclean()
         self.read: list[describe.Stamp] = []  # the formation's files as last read
         refresher = Refresher(  # watch mode and cron_restart: a reload or restart of their own
@@ -132,7 +134,7 @@ class Supervisor:
         for note in plan.notes:
             self.logs.system(note)
         touched, skipped, late = await phases.start_in_waves(
-            self.groups, formation, only, self.wait
+            self.groups, formation, only, self.wait_up
         )
         seconds = bound(retired, start=False)
         await self.wait(retired, self._settled, seconds)
@@ -203,14 +205,25 @@ class Supervisor:
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
-    def set_autoscale(self, name: str, on: bool) -> dict[str, Any]:
+    def autoscale(self, name: str | None, on: bool | None) -> dict[str, Any]:
+        """Turn a type's rule on or off (on=None: only report); the autoscaled types."""
         self._require_formation()
-        group = self.groups.get(name)
-        if group is None or group.scaler is None:
+        if name is None and on is not None:
+            raise UsageError("autoscale on/off needs a type")
+        scaler = self.groups[name].scaler if name in self.groups else None
+        if name is not None and scaler is None:
             raise NotFound(f"{name!r} has no autoscale rule in the formation")
-        group.scaler.manual = not on
-        self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
-        return {"types": self.summaries()}
+        if scaler is not None and on is not None:
+            scaler.manual = not on
+            self.logs.system(f"autoscale {name} {'on' if on else 'off (manual count holds)'}")
+        picked = [s for s in self.summaries() if s["autoscale"] and name in (None, s["name"])]
+        return {"types": picked}
+
+    def signal(self, target: str | None, signum: int, group: bool) -> dict[str, Any]:
+        """signum to each picked instance's process, or with group to its process group."""
+        picked = self.select(target)
+        self.launcher.signal(picked, signum, group)
+        return report.signalled(picked, signum, group)
 
     async def shutdown(self) -> None:
         self.timer.stop()
@@ -225,9 +238,7 @@ class Supervisor:
             gone_for_good,
         )  # fmt: skip
         await self.wait(replacements, lambda i: not i.live, bound(replacements, start=False))
-        if late:
-            log.warning("instances still up after their kill_timeout: killing them")
-        self.launcher.end_all()  # and whatever they left behind
+        self.launcher.end_all(late)  # and whatever they left behind
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
@@ -257,12 +268,12 @@ class Supervisor:
         for breach in policy.memory_restarts(rows, limits):
             self.logs.system(f"{breach.id} {breach.reason}; restarting")
             by_id[breach.id].memory_restart(breach.reason)
-        scalers = {g.name: g.scaler for g in self.groups.values() if g.scaler is not None}
-        for decision in policy.scale_decisions(scalers, rows, self.desired(), self.loop.time()):
+        for decision in scale_decisions(self.groups, rows, self.loop.time(), payload["time"]):
             self.logs.system(decision.line)
             self.groups[decision.type].scale_to(decision.count)
             self._save(running=True)
             self.events.publish(decision.event())
+        payload["types"] = self.summaries()  # with this sample's readings
         if self.events.wanted:
             self.events.publish({"event": "metrics", **payload})
         return payload
@@ -294,8 +305,8 @@ class Supervisor:
         )  # fmt: skip
 
     def _env_for(self, inst: Instance) -> dict[str, str]:
-        formation = self._require_formation()
-        return instance_env(self.base_env, formation, inst.ptype, inst.index)
+        desired, formation = self.groups[inst.id.type].desired, self._require_formation()
+        return instance_env(self.base_env, formation, inst.ptype, inst.index, desired)
 
     def _install(self, formation: Formation, source: Source) -> None:
         """Adopt a (re-read) formation: new spawns use the new definitions."""
@@ -309,6 +320,16 @@ class Supervisor:
         self.endpoint.ensure(formation.metrics_port)
         self.timer.wake()
         self.triggers.update(formation.types)
+
+    def take_over(self, formation: Formation, source: Source) -> None:
+        """`procman update`, in the new image: the old one's formation, nothing spawned."""
+        self._install(formation, source)
+        self.restored = None
+
+    @property
+    def background(self) -> int:
+        """Work under way on the daemon's own initiative (drains, watch and cron refreshes)."""
+        return len(self._tasks)
 
     def _new_group(self, ptype: ProcessType) -> Group:
         group = Group(

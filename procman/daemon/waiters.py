@@ -8,7 +8,7 @@ shutdown releases every open wait, so a verb always answers with an outcome."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from procman.daemon import report
@@ -77,6 +77,11 @@ class Waiters:
                 self._open.remove(entry)
         return all(done(i) for i in insts)
 
+    @property
+    def pending(self) -> int:
+        """Waits still open: some verb is waiting for its instances."""
+        return sum(1 for _, _, future in self._open if not future.done())
+
     def check(self) -> None:
         for insts, done, future in list(self._open):
             if not future.done() and all(done(i) for i in insts):
@@ -89,10 +94,11 @@ class Waiters:
         waited: list[Instance],
         done: Done,
         seconds: float,
+        wait: Callable[..., Awaitable[bool]] | None = None,
     ) -> dict[str, Any]:
-        """A verb's answer: wait (at most `seconds`) for `waited`, then say how each of
-        `touched` ended, beside every row."""
-        await self.wait(waited, done, seconds)
+        """A verb's answer: wait (at most `seconds`; with `wait`, else self.wait) for
+        `waited`, then say how each of `touched` ended, beside every row."""
+        await (wait or self.wait)(waited, done, seconds)
         late = [(i, seconds) for i in waited if not done(i)]
         return report.outcome(touched, everyone(), late=late, closing=self.released)
 

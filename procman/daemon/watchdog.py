@@ -77,6 +77,16 @@ class Watchdog:
         """Running, and told what to end (a cgroup included) when the daemon dies."""
         return self._fd is not None
 
+    @property
+    def fd(self) -> int | None:
+        """The write end of its pipe, kept open across a daemon update."""
+        return self._fd
+
+    def adopt(self, pid: int, fd: int) -> None:
+        """The watchdog an older image of this daemon started (`procman update`): same
+        pipe, so the groups it was told about stay listed."""
+        self.pid, self._fd = pid, fd
+
     def watch(self, pgid: int) -> None:
         self._send(f"+{pgid}\n")
 

@@ -47,6 +47,16 @@ def render_export(formation: Formation, fmt: str, options: ExportOptions) -> dic
     raise UsageError(f"{fmt!r} is not an export format ({', '.join(FORMATS)})")
 
 
+def export_warnings(formation: Formation, fmt: str) -> list[str]:
+    """What an export cannot carry over by itself and the user must hear about at once (the
+    same notes are written as comments in the files)."""
+    if fmt == "kubernetes":
+        from procman.export import kubernetes
+
+        return kubernetes.warnings(formation)
+    return []
+
+
 def write_export(
     files: dict[str, str], out_dir: Path, force: bool, dry_run: bool
 ) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from procman.export.common import (
     unique_names,
     whole_seconds,
 )
-from procman.model import Formation, ProcessType
+from procman.model import Autoscale, Formation, ProcessType
 from procman.shell import exec_script
 
 MANAGED_BY = "procman"
@@ -35,6 +35,9 @@ SHELL = "/bin/sh"
 #: Under procman `autoscale.cpu` is a percentage of one CPU per instance; HPA utilisation is a
 #: percentage of the request, so a request of one CPU makes the two numbers mean the same.
 CPU_REQUEST = "1"
+#: The per-pod metric an HPA reads for an `autoscale.queue` rule; a custom-metrics adapter
+#: (prometheus-adapter, KEDA, ...) has to serve it, since no procman holds the pod's listener.
+QUEUE_METRIC = "procman_accept_queue"
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _SECRET_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 
@@ -115,6 +118,8 @@ def _objects_of(
         "command": [SHELL, "-c", _script(formation, ptype)],
         "env": [_env_entry(key, value, secret_of[key]) for key, value in env.items()],
     }
+    if ptype.autoscale is not None:  # the HPA's count changes under the pods: no share to tell
+        container["env"] = [e for e in container["env"] if e["name"] != "PROCMAN_INSTANCES"]
     if ptype.port is not None:
         container["ports"] = [{"containerPort": ptype.port, "protocol": "TCP"}]
     resources: Obj = {}
@@ -123,7 +128,7 @@ def _objects_of(
             "memory": binary_size(ptype.max_memory, ("", "Ki", "Mi", "Gi", "Ti"))
         }
     if ptype.autoscale is not None:
-        resources["requests"] = {"cpu": CPU_REQUEST}
+        resources["requests"] = _requests(ptype)
     if resources:
         container["resources"] = resources
     container.update(_probes(ptype))
@@ -173,10 +178,10 @@ def _objects_of(
                 # 0 needs the HPAScaleToZero feature gate, off by default: 1 is the floor.
                 "minReplicas": max(1, scale.min),
                 "maxReplicas": scale.max,
-                "metrics": [_cpu_metric(scale.cpu)],
+                "metrics": _hpa_metrics(scale),
             },
         }
-        result.append((f"{base}-hpa.yaml", hpa, []))
+        result.append((f"{base}-hpa.yaml", hpa, _hpa_notes(ptype)))
     return result
 
 
@@ -250,9 +255,56 @@ def _probes(ptype: ProcessType) -> Obj:
     return {"startupProbe": startup, "readinessProbe": dict(check)}
 
 
-def _cpu_metric(cpu: float) -> Obj:
-    target = {"type": "Utilization", "averageUtilization": max(1, round(cpu))}
-    return {"type": "Resource", "resource": {"name": "cpu", "target": target}}
+def _requests(ptype: ProcessType) -> Obj:
+    """What the HPA's Resource metrics need: a CPU request (utilisation is a share of it)
+    and, for a memory target, a memory request of that size (no more than the limit)."""
+    scale = ptype.autoscale
+    requests: Obj = {}
+    if scale is not None and scale.cpu is not None:
+        requests["cpu"] = CPU_REQUEST
+    if scale is not None and scale.memory is not None:
+        memory = min(scale.memory, ptype.max_memory or scale.memory)
+        requests["memory"] = binary_size(memory, ("", "Ki", "Mi", "Gi", "Ti"))
+    return requests
+
+
+def _hpa_metrics(scale: Autoscale) -> list[Obj]:
+    """cpu and memory as Resource metrics, queue as a Pods metric (custom metrics API)."""
+    metrics: list[Obj] = []
+    if scale.cpu is not None:
+        target: Obj = {"type": "Utilization", "averageUtilization": max(1, round(scale.cpu))}
+        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": target}})
+    if scale.memory is not None:
+        size = binary_size(scale.memory, ("", "Ki", "Mi", "Gi", "Ti"))
+        target = {"type": "AverageValue", "averageValue": size}
+        metrics.append({"type": "Resource", "resource": {"name": "memory", "target": target}})
+    if scale.queue is not None:
+        target = {"type": "AverageValue", "averageValue": f"{scale.queue:g}"}
+        pods = {"metric": {"name": QUEUE_METRIC}, "target": target}
+        metrics.append({"type": "Pods", "pods": pods})
+    return metrics
+
+
+def _hpa_notes(ptype: ProcessType) -> list[str]:
+    scale = ptype.autoscale
+    if scale is None or scale.queue is None:
+        return []
+    return [
+        f"{ptype.name}: the Pods metric {QUEUE_METRIC} (connections waiting in a pod's listen "
+        "backlog, `ss -ltn`'s Recv-Q; procman's autoscale.queue) is not built in: a "
+        "custom-metrics adapter (prometheus-adapter, KEDA, ...) must serve it for these "
+        "pods, or the HPA cannot read it."
+    ]
+
+
+def warnings(formation: Formation) -> list[str]:
+    """What the person exporting should hear now, not only read in the files."""
+    return [
+        f"{t.name}: autoscale.queue is written as the Pods metric {QUEUE_METRIC}; it needs a "
+        "custom-metrics adapter serving it per pod (see the comment in the HPA file)"
+        for t in formation.types
+        if t.autoscale is not None and t.autoscale.queue is not None
+    ]
 
 
 def _notes(ptype: ProcessType) -> list[str]:
@@ -276,7 +328,8 @@ def _notes(ptype: ProcessType) -> list[str]:
         scale = ptype.autoscale
         notes.append(
             f"{name}: no replicas here; the HorizontalPodAutoscaler keeps {max(1, scale.min)} to "
-            f"{scale.max} pods at {scale.cpu:g}% of one CPU each."
+            f"{scale.max} pods at {_targets_text(scale)} each; PROCMAN_INSTANCES is not set "
+            f"(PROCMAN_MAX_INSTANCES is the HPA's max)."
         )
     used = [var for var in INSTANCE_VARS if var in ptype.cmd]
     if used:
@@ -284,6 +337,17 @@ def _notes(ptype: ProcessType) -> list[str]:
             f"{name}: {', '.join(used)} are not set: pods of a Deployment have no stable index."
         )
     return notes
+
+
+def _targets_text(scale: Autoscale) -> str:
+    parts = []
+    if scale.cpu is not None:
+        parts.append(f"{scale.cpu:g}% of one CPU")
+    if scale.memory is not None:
+        parts.append(f"{binary_size(scale.memory, ('B', 'KiB', 'MiB', 'GiB', 'TiB'))} of memory")
+    if scale.queue is not None:
+        parts.append(f"{scale.queue:g} waiting connections")
+    return " or ".join(parts)
 
 
 def _comments(lines: list[str]) -> str:

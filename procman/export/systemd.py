@@ -19,6 +19,7 @@ import re
 import shlex
 import signal
 
+from procman.config.envfiles import instance_share
 from procman.errors import ProcmanError, UsageError
 from procman.export.common import (
     binary_size,
@@ -151,6 +152,7 @@ def _environment(formation: Formation, ptype: ProcessType) -> tuple[list[list[Pi
     if ptype.port is not None and not ptype.instance_ports:
         own["PORT"] = str(ptype.port)
     own["PROCMAN_NAME"] = ptype.name
+    own.update(instance_share(ptype))  # the exported count: as many units as you enable
     assignments: list[list[Piece]] = []
     if "PYTHONUNBUFFERED" not in own:
         assignments.append([("PYTHONUNBUFFERED=1", False)])  # procman's default; files win

@@ -244,7 +244,7 @@ def test_a_second_sigint_kills_the_groups_of_a_stubborn_start(pm: Harness) -> No
 
 CLOSING = """
 import asyncio, os, signal, sys
-from procman.daemon import main
+from procman.daemon import signals
 
 loop = asyncio.new_event_loop()
 if sys.argv[1] == "before":  # as the daemon wired its signals before the fix
@@ -253,8 +253,8 @@ if sys.argv[1] == "before":  # as the daemon wired its signals before the fix
         loop.add_signal_handler(sig, lambda: None)
 else:  # as it does now: its own wiring, and the unwiring at the end of _serve
     loop.add_signal_handler(signal.SIGCHLD, lambda: None)
-    wired = main.wire_signals(loop, lambda signum: None, lambda: None)
-    main.unwire_signals(loop, [signal.SIGCHLD, *wired])
+    wired = signals.wire(loop, lambda signum: None, lambda: None)
+    signals.unwire(loop, [signal.SIGCHLD, *wired])
 
 
 class Reader:

@@ -116,7 +116,7 @@ def test_describe_and_env_print(capsys: pytest.CaptureFixture[str]) -> None:
     for fragment in (
         "defined in  procman.yaml:2",
         "max_memory  512.0 MB",
-        "autoscale   1-4 @70% cpu (target 2)",
+        "autoscale   1-4 @cpu 70% (target 2)",
         "log         /p/.procman/logs/web.log",
         "last exit    exited with code 7 (exit code 7)",
         "command      /bin/sh -c 'exec serve'",

@@ -9,7 +9,7 @@ import pytest
 
 from procman.config.envfiles import display_path, instance_env, read_env_files
 from procman.errors import ConfigError
-from procman.model import Formation, ProcessType
+from procman.model import Autoscale, Formation, ProcessType
 
 
 def write(path: Path, text: str) -> Path:
@@ -128,6 +128,20 @@ def test_pythonunbuffered_from_env_file_or_type_wins() -> None:
     typed = ProcessType(name="worker", cmd="x", env={"PYTHONUNBUFFERED": "0"})
     env = instance_env({}, formation({"PYTHONUNBUFFERED": "1"}, typed), typed, 0)
     assert env["PYTHONUNBUFFERED"] == "0"
+
+
+def test_an_instance_knows_its_share() -> None:
+    worker = ProcessType(name="worker", cmd="x", instances=3)
+    env = instance_env({}, formation({}, worker), worker, 0)
+    assert (env["PROCMAN_INSTANCES"], env["PROCMAN_MAX_INSTANCES"]) == ("3", "3")
+    env = instance_env({}, formation({}, worker), worker, 0, 5)  # scaled to 5
+    assert (env["PROCMAN_INSTANCES"], env["PROCMAN_MAX_INSTANCES"]) == ("5", "5")
+    web = ProcessType(name="web", cmd="x", autoscale=Autoscale(min=2, max=16, cpu=70))
+    env = instance_env({}, formation({"PROCMAN_MAX_INSTANCES": "1"}, web), web, 1, 4)
+    assert (env["PROCMAN_INSTANCES"], env["PROCMAN_MAX_INSTANCES"]) == ("4", "16")
+    # a manual scale above the rule's max: the max follows, so a pool never overshoots
+    env = instance_env({}, formation({}, web), web, 0, 20)
+    assert (env["PROCMAN_INSTANCES"], env["PROCMAN_MAX_INSTANCES"]) == ("20", "20")
 
 
 def test_instance_env_is_fast() -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from procman.errors import ProcmanError, UsageError
-from procman.export import ExportOptions, render_export
+from procman.export import ExportOptions, kubernetes, render_export
 from procman.model import Autoscale, Formation, ProcessType, ReadyCheck, RestartPolicy
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -180,7 +180,12 @@ def test_environment_layering_as_under_procman() -> None:
         "ONLY_FILE": "1",
         "STAGE": "test",
         "PROCMAN_NAME": "web",
-    }  # no PROCMAN_INSTANCE / PROCMAN_ID / PS: a Deployment's pods have no stable index
+        "PROCMAN_MAX_INSTANCES": "16",  # the HPA's max: a pool sized budget // max holds
+    }  # no PROCMAN_INSTANCE / PROCMAN_ID / PS: a Deployment's pods have no stable index,
+    # and no PROCMAN_INSTANCES: the HPA changes the count under them
+    worker = objects(formation(WORKER, env={}))["Deployment/shop-worker"]
+    env = {entry["name"]: entry.get("value") for entry in container(worker)["env"]}
+    assert (env["PROCMAN_INSTANCES"], env["PROCMAN_MAX_INSTANCES"]) == ("2", "2")
 
 
 def test_hpa_has_the_formation_numbers() -> None:
@@ -209,6 +214,59 @@ def test_hpa_has_the_formation_numbers() -> None:
     assert "resources" not in container(objs["Deployment/shop-worker"])
     zero = replace(WEB, autoscale=Autoscale(min=0, max=3, cpu=55.0))
     assert objects(formation(zero))["HorizontalPodAutoscaler/shop-web"]["spec"]["minReplicas"] == 1
+
+
+def test_hpa_with_memory_and_queue_metrics() -> None:
+    rule = Autoscale(min=2, max=10, cpu=60.0, memory=256 * 1024**2, queue=4.0)
+    form = formation(replace(WEB, autoscale=rule), WORKER)
+    objs = objects(form)
+    metrics = objs["HorizontalPodAutoscaler/shop-web"]["spec"]["metrics"]
+    cpu = {"type": "Utilization", "averageUtilization": 60}
+    memory = {"type": "AverageValue", "averageValue": "256Mi"}
+    queue = {"type": "AverageValue", "averageValue": "4"}
+    assert metrics == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": cpu}},
+        {"type": "Resource", "resource": {"name": "memory", "target": memory}},
+        {"type": "Pods", "pods": {"metric": {"name": "procman_accept_queue"}, "target": queue}},
+    ]
+    # the requests the Resource metrics need: utilisation is a share of the cpu request
+    resources = container(objs["Deployment/shop-web"])["resources"]
+    assert resources == {"limits": {"memory": "512Mi"}, "requests": {"cpu": "1", "memory": "256Mi"}}
+    hpa_text = export(form)["shop-web-hpa.yaml"]
+    comments = [line for line in hpa_text.splitlines() if line.startswith("#")]
+    assert any(
+        "custom-metrics adapter" in line and "procman_accept_queue" in line for line in comments
+    )
+    (warning,) = kubernetes.warnings(form)
+    assert warning.startswith("web: autoscale.queue is written as the Pods metric")
+    assert "custom-metrics adapter" in warning
+    assert kubernetes.warnings(formation()) == []  # cpu only: nothing to say
+    deployment = export(form)["shop-web-deployment.yaml"]
+    assert "60% of one CPU or 256MiB of memory or 4 waiting connections" in deployment
+    # memory only: no cpu request; a target above max_memory requests no more than the limit
+    big = replace(WEB, autoscale=Autoscale(min=1, max=4, memory=1024**3))
+    assert container(objects(formation(big))["Deployment/shop-web"])["resources"] == {
+        "limits": {"memory": "512Mi"},
+        "requests": {"memory": "512Mi"},
+    }
+
+
+def test_hpa_output_validates_against_the_kubernetes_schemas() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    version = kubernetes_validate.latest_version()
+    rules = [
+        Autoscale(min=2, max=10, cpu=60.0, memory=256 * 1024**2, queue=4.0),
+        Autoscale(min=0, max=3, queue=0.5),
+    ]
+    for rule in rules:
+        for text in export(formation(replace(WEB, autoscale=rule))).values():
+            for doc in yaml.load_all(text, Loader=LOADER):
+                if doc["kind"] not in ("Deployment", "HorizontalPodAutoscaler"):
+                    continue  # what the rule changes
+                try:
+                    kubernetes_validate.validate(doc, version, strict=True)
+                except kubernetes_validate.ValidationError as exc:
+                    pytest.fail(f"{doc['kind']} with {rule}: {exc.message}")
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,8 @@ def test_service_directives() -> None:
         '"LOG_LEVEL=info"',
         '"PORT=8000"',
         '"PROCMAN_NAME=web"',
+        '"PROCMAN_INSTANCES=3"',
+        '"PROCMAN_MAX_INSTANCES=3"',
         '"PROCMAN_INSTANCE=%i"',
     ]
     worker = parse(export(formation())["shop-worker@.service"])

@@ -3,6 +3,7 @@ interpreter, since this test process has imported everything already)."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 from procman.cli.app import COMMANDS
 
@@ -10,6 +11,7 @@ from procman.cli.app import COMMANDS
 HEAVY = ("rich", "psutil", "yaml", "dotenv", "asyncio", "shlex", "pathlib", "procman.daemon")
 HEAVY += ("procman.config", "procman.export", "procman.cli.monit")
 HEAVY += ("procman.cli.completion", "click.shell_completion", "watchfiles", "croniter")
+HEAVY += ("starlette", "uvicorn", "procman.cli.dashboard")  # the dashboard's server
 COMMAND_MODULES = sorted({f"procman.cli.commands.{t.partition(':')[0]}" for t in COMMANDS.values()})
 
 # `procman VERB` with the daemon's answer canned, stdout piped; the last line is the import set
@@ -111,3 +113,30 @@ def test_new_verbs_import_only_what_they_need(tmp_path: object) -> None:
         others = [m for m in COMMAND_MODULES if m != module]
         assert loaded(modules, HEAVY) == [], argv
         assert loaded(modules, others) == [], argv
+
+
+def test_dashboard_loads_its_server_only_when_it_serves() -> None:
+    """`procman dashboard --help` (and `procman --help`, which loads every verb) stays light;
+    Starlette and uvicorn come in only when the command runs."""
+    for argv in (["dashboard", "--help"], ["--help"]):
+        code = RUN_VERB.format(answer={}, argv=argv)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        modules = set(out.stdout.rstrip("\n").rpartition("\n")[2].split())
+        assert "procman.cli.commands.dashboard" in modules, argv
+        assert loaded(modules, HEAVY) == [], argv
+
+
+def test_without_the_extra_the_dashboard_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys\nsys.modules['uvicorn'] = None  # as if the extra were not installed\n"
+        "sys.argv = ['procman', 'dashboard', '--port', '0']\n"
+        "from procman.cli.app import main\nmain()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 1, out
+    assert out.stderr == (
+        "error: procman dashboard needs Starlette and uvicorn (uvicorn is missing): "
+        'pip install "procman[dashboard]"\n'
+    )

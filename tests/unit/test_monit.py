@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from procman.cli import monit
+from procman.cli import monit, monit_model
 from procman.cli.monit import Ended, MonitState, parse_keys, sparkline, view
 from procman.errors import DaemonUnavailable, RemoteError
 
@@ -364,3 +364,38 @@ def test_inputs_without_a_terminal_wake_on_the_socket_and_read_no_keys() -> None
         assert inputs.wait(1.0) == []
         assert not select.select([wake_r], [], [], 0)[0]  # drained
         inputs.close()
+
+
+def test_decisions_are_listed_as_they_come_with_each_metric_against_its_target() -> None:
+    state = formation_state()
+    auto = {
+        "min": 1,
+        "max": 8,
+        "cpu": 70,
+        "memory": None,
+        "queue": 4,
+        "target": 4,
+        "manual": False,
+        "metrics": [
+            {"metric": "cpu", "current": 3.2, "target": 70, "proposal": 1},
+            {"metric": "queue", "current": 6.5, "target": 4, "proposal": 4},
+        ],
+        "last": None,
+    }
+    state.apply(
+        metrics([row("web.1"), row("web.2")], [{"name": "web", "desired": 2, "autoscale": auto}])
+    )
+    at = 1_700_000_000.0
+    for n, (old, new) in enumerate(((1, 2), (2, 4))):
+        event = {"event": "autoscale", "type": "web", "from": old, "to": new, "time": at + n}
+        state.apply({**event, "reason": f"queue {6 + n} > 4"})
+    text = render_text(state, width=200)
+    assert "autoscale 1..8 at cpu 3%/70%, queue 6.5/4, target 4" in text
+    listed = text[text.index("autoscale decisions") :].splitlines()[1:3]
+    assert [line.split(" ", 3)[3] for line in listed] == [
+        "autoscale web 1 → 2: queue 6 > 4",
+        "autoscale web 2 → 4: queue 7 > 4",
+    ]
+    for _ in range(monit_model.DECISIONS + 2):
+        state.apply({"event": "autoscale", "type": "web", "from": 4, "to": 4, "reason": "x"})
+    assert len(state.recent) == monit_model.DECISIONS

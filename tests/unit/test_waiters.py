@@ -24,6 +24,7 @@ class Fake:
         self.exit_code: int | None = None
         self.restarts = 0
         self.status_text = None
+        self.port_conflict = None
 
     def uptime(self) -> float | None:
         return 1.0

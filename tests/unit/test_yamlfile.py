@@ -192,13 +192,21 @@ BAD_VALUES = [
     ("cmd: 12", "cmd", "12 is not a command"),
     ("cmd:", "cmd", "expected a command (a non-empty string), got an empty value"),
     ("autoscale: 3", "autoscale", "expected a mapping, got 3"),
-    ("autoscale: {min: 1, max: 4}", "autoscale", "needs min, max and cpu (missing: cpu)"),
+    ("autoscale: {min: 1, max: 4}", "autoscale", "needs a target: cpu (%), memory (like 300M)"),
+    ("autoscale: {max: 4, cpu: 50}", "autoscale", "needs min and max (missing: min)"),
+    ("autoscale: {min: 1, max: 4, memory: lots}", "autoscale.memory", "lots is not a size"),
+    ("autoscale: {min: 1, max: 4, queue: 4}", "autoscale.queue", "needs a listener procman holds"),
+    ("autoscale: {min: 1, max: 4, window: -1, cpu: 5}", "autoscale.window", "-1 is not a number"),
     ("autoscale: {min: -1, max: 4, cpu: 50}", "autoscale.min", "-1 is not an integer >= 0"),
     ("autoscale: {min: 1, max: 0, cpu: 50}", "autoscale.max", "0 is not an integer >= 1"),
     ("autoscale: {min: 1, max: 4, cpu: 0}", "autoscale.cpu", "0 is not a CPU % in (0, 100]"),
     ("autoscale: {min: 1, max: 4, cpu: 101}", "autoscale.cpu", "101 is not a CPU %"),
     ("autoscale: {min: 5, max: 4, cpu: 50}", "autoscale.min", "5 is above max (4)"),
-    ("autoscale: {min: 1, max: 4, cpu: 5, step: 1}", "autoscale.step", "valid keys: min, max, cpu"),
+    (
+        "autoscale: {min: 1, max: 4, cpu: 5, step: 1}",
+        "autoscale.step",
+        "valid keys: min, max, cpu, memory, queue",
+    ),
 ]
 
 
@@ -211,6 +219,38 @@ def test_bad_values(tmp_path: Path, line: str, key: str, fragment: str) -> None:
     expected_line = 5 if line.startswith("cmd") else 6
     assert str(err).startswith(f"procman.yaml:{expected_line}: processes.web.{key}: "), str(err)
     assert fragment in str(err)
+
+
+def test_autoscale_metrics(tmp_path: Path) -> None:
+    (web, worker), _ = parse(
+        """\
+        processes:
+          web:
+            cmd: serve
+            port: 8000
+            autoscale: {min: 1, max: 8, cpu: 60, memory: 300M, queue: 4, window: 5}
+          worker:
+            cmd: work
+            autoscale: {min: 0, max: 3, memory: 1.5G}
+        """,
+        tmp_path,
+    )
+    assert web.autoscale == Autoscale(
+        min=1, max=8, cpu=60.0, memory=300 * 1024**2, queue=4.0, window=5.0
+    )
+    assert web.autoscale.targets() == {"cpu": 60.0, "memory": 300.0 * 1024**2, "queue": 4.0}
+    assert worker.autoscale == Autoscale(min=0, max=3, memory=int(1.5 * 1024**3))
+
+
+def test_queue_needs_a_held_socket(tmp_path: Path) -> None:
+    err = error(
+        "processes:\n  web:\n    cmd: x\n    port: 80\n    socket: false\n"
+        "    autoscale: {min: 1, max: 4,\n                queue: 4}\n",
+        tmp_path,
+    )
+    assert str(err).startswith("procman.yaml:7: processes.web.autoscale.queue: needs a listener")
+    assert "connections waiting in each instance's held socket" in str(err)
+    assert "`socket: true`" in str(err)
 
 
 def test_unknown_key_lists_valid_keys_and_suggests(tmp_path: Path) -> None:

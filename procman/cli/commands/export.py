@@ -64,7 +64,7 @@ def export(
 
     from procman.config.load import Source, apply_counts, cpu_count, load_formation
     from procman.counts import CountSpec, resolve_counts
-    from procman.export import ExportOptions, render_export, summary, write_export
+    from procman.export import ExportOptions, export_warnings, render_export, summary, write_export
 
     params, _ = source_params(project, None, "web", None, env_files, no_env_file, share)
     source = Source.from_dict(params or {})
@@ -85,6 +85,8 @@ def export(
     )
     files = render_export(loaded, fmt, options)
     written = write_export(files, Path(out_dir), force=force, dry_run=dry_run)
+    for note in export_warnings(loaded, fmt):
+        render.warn(note)
     if dry_run:
         for name, text in written:
             render.info(f"--- {name}\n{text}")

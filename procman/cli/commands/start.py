@@ -42,6 +42,9 @@ ASSIGNMENT = re.compile(r"^[A-Za-z0-9_-]+=\S+$")
 @click.option("--replace", is_flag=True, help="Run this formation file instead of the one running.")
 @click.option("--foreground", is_flag=True, help="Stay attached, Foreman style; Ctrl-C stops all.")
 @click.option("--watch", is_flag=True, help="Reload (or restart) each type when its files change.")
+@click.option("--no-prefix", is_flag=True, help="Foreground: bare lines, no time and name.")
+@click.option("--no-color", "--no-colour", "no_color", is_flag=True, help="Foreground: no colour.")
+@click.option("-q", "--quiet", multiple=True, metavar="TYPE,...", help="Foreground: hide these.")
 @counts_options
 @share_option
 @project_options
@@ -57,6 +60,9 @@ def start(
     replace: bool,
     foreground: bool,
     watch: bool,
+    no_prefix: bool,
+    no_color: bool,
+    quiet: tuple[str, ...],
     formation: tuple[str, ...],
     share: tuple[str, ...],
 ) -> None:
@@ -78,6 +84,7 @@ def start(
       procman start "python jobs.py" --name jobs      added beside api
       procman start --foreground        attached, Foreman style; Ctrl-C stops all
       procman start --watch             reload each type when files in its cwd change
+      procman start --foreground -q worker --no-prefix    Honcho's output flags
     """
     counts, every = parse_counts(tuple(a for a in args if ASSIGNMENT.match(a)) + formation)
     rest = [a for a in args if not ASSIGNMENT.match(a)]
@@ -103,7 +110,10 @@ def start(
         "replace": replace,
     }
     if foreground:
-        sys.exit(_foreground(project, params))
+        hidden = [n.strip() for item in quiet for n in item.split(",") if n.strip()]
+        sys.exit(_foreground(project, params, not no_prefix, no_color, hidden))
+    if no_prefix or no_color or quiet:
+        raise UsageError("--no-prefix, --no-color and -q/--quiet go with --foreground")
     started = ensure_daemon(project.dir, project.client)
     try:
         with render.waiting("starting the formation…"):
@@ -116,7 +126,9 @@ def start(
         sys.exit(1)
 
 
-def _foreground(project: Project, params: dict[str, Any]) -> int:
+def _foreground(
+    project: Project, params: dict[str, Any], prefix: bool, no_color: bool, quiet: list[str]
+) -> int:
     from pathlib import Path
 
     from procman.cli import logview
@@ -124,10 +136,26 @@ def _foreground(project: Project, params: dict[str, Any]) -> int:
 
     if project.client.alive():
         raise ProcmanError(f'a daemon already runs for {project.dir}; use "procman logs -f"')
+    if quiet:
+        _check_quiet(Path(project.dir), params, quiet)
     return daemon.run(
         Path(project.dir),
         autostart=params,
-        sink=logview.foreground_sink(),
+        sink=logview.foreground_sink(prefix, False if no_color else None, quiet),
         on_error=render.error,
         log_level=40,
     )
+
+
+def _check_quiet(project: Any, params: dict[str, Any], quiet: list[str]) -> None:
+    """-q names types of the formation (or `procman`, the daemon's own lines)."""
+    from procman.config.load import Source, load_formation
+
+    try:
+        formation = load_formation(project, Source.from_dict(params["source"] or {}))
+    except ProcmanError:
+        return  # the daemon reports what is wrong with the formation
+    unknown = [n for n in quiet if n != "procman" and formation.get(n) is None]
+    if unknown:
+        known = ", ".join(formation.names)
+        raise UsageError(f"-q {unknown[0]}: no process type {unknown[0]!r} (types: {known})")

@@ -21,6 +21,7 @@ def status(project: Project, target: str | None, as_json: bool) -> None:
         from procman.cli.daemons import others_hint
 
         raise DaemonUnavailable(exc.message + others_hint(project.client.sock_path)) from None
+    render.version_notice(result.get("version"))
     if as_json:
         render.print_json(result["instances"])
     else:
