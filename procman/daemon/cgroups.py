@@ -87,8 +87,13 @@ class CgroupTree:
 
     @contextlib.contextmanager
     def placing(self, token: str) -> Iterator[Spawn]:
-        if self.parked is None:
-            self._park()  # the last move failed: try again (this one waits before the fork)
+        # Parked, the daemon forks into the next instance's cgroup: anything else it started
+        # meanwhile (`procman update`'s dry run of the installed code, say) is there too, and
+        # must not share that instance's cgroup.kill. So a parked cgroup that holds more than
+        # the daemon is left to what is in it (ended at shutdown), and the daemon moves on
+        # (this move waits before the fork: rare). Also where the last move failed.
+        if self.parked is None or _members(self.parked) != [os.getpid()]:
+            self._park()
         spawn = Spawn(token, self.parked)
         try:
             yield spawn
