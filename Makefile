@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo demo-stop test unit integration lint bench clean
+.PHONY: setup demo demo-stop test unit integration stress-test lint bench clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest -q tests/integration
+
+# The whole suite RUNS times (default 10) beside two busy loops that load the CPUs; the loops
+# stop at the end, even on a failure or Ctrl-C. Prints one line per run and a pass/fail tally.
+RUNS ?= 10
+stress-test: setup
+	$(BIN)/python -m tests.stress --runs $(RUNS)
 
 lint: setup
 	$(BIN)/ruff check .

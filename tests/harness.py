@@ -251,7 +251,32 @@ class Harness:
             for proc in self.ours():
                 try:
                     leftovers.append(f"{proc.pid} {' '.join(proc.cmdline())}")
+                    leftovers.append(where_stuck(proc.pid))
                     proc.kill()
                 except psutil.Error:
                     pass
         return leftovers
+
+
+def where_stuck(pid: int) -> str:
+    """What a process that should have exited is doing: its state, its kernel stack (root
+    only) and, where py-spy is installed (`pip install py-spy`), its Python stack."""
+    parts = []
+    for name in ("status", "wchan", "stack"):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text()
+        except OSError:
+            continue
+        if name == "status":
+            text = "".join(line for line in text.splitlines(True) if line.startswith("State"))
+        parts.append(f"{name}: {text.strip()}")
+    spy = Path(PY).parent / "py-spy"
+    if spy.exists():
+        try:
+            out = subprocess.run(
+                [str(spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20
+            )
+            parts.append(out.stdout + out.stderr)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            parts.append(f"py-spy: {exc}")
+    return "\n".join(parts)

@@ -4,6 +4,7 @@ request at a time on a fresh connection, recording when each started and how it 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ class Result:
     ended: float
     ok: bool
     detail: str = ""
+    pid: int | None = None  # who answered, when the reply is JSON with a "pid" (examples/app.py)
 
 
 @dataclass
@@ -47,14 +49,15 @@ class Load:
             try:
                 conn.request("GET", "/", headers={"Connection": "close"})
                 reply = conn.getresponse()
-                reply.read()
+                body = reply.read()
                 ok, detail = reply.status == 200, str(reply.status)
+                pid = _pid(body)
             except (OSError, http.client.HTTPException) as exc:
-                ok, detail = False, repr(exc)
+                ok, detail, pid = False, repr(exc), None
             finally:
                 conn.close()
             with self._lock:
-                self.results.append(Result(started, time.monotonic(), ok, detail))
+                self.results.append(Result(started, time.monotonic(), ok, detail, pid))
 
     def count(self) -> int:
         with self._lock:
@@ -63,3 +66,20 @@ class Load:
     def failures(self) -> list[Result]:
         with self._lock:
             return [r for r in self.results if not r.ok]
+
+    def answered_by(self) -> dict[int | None, int]:
+        """pid -> requests it answered."""
+        with self._lock:
+            counts: dict[int | None, int] = {}
+            for r in self.results:
+                if r.ok:
+                    counts[r.pid] = counts.get(r.pid, 0) + 1
+            return counts
+
+
+def _pid(body: bytes) -> int | None:
+    try:
+        value = json.loads(body).get("pid")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None

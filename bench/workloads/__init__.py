@@ -41,6 +41,13 @@ WORKLOADS: dict[str, Workload] = {
     for w in (
         Workload("status", status.run, 120, "CLI status round trip, 4 instances"),
         Workload("restart", restart.run, 150, "SIGKILL a child -> its replacement runs"),
+        Workload(
+            "restart-defaults",
+            restart.run_defaults,
+            240,
+            "SIGKILL one of 4 children -> its replacement runs, default settings",
+            ("pm2",),
+        ),  # fmt: skip
         Workload("start", start.run, 240, "start 100 instances from no daemon until all run"),
         Workload("scale", scale.run, 150, "scale 2 -> 8 until all run"),
         Workload("idle", idle.run, 240, "100 idle instances: manager memory and CPU"),

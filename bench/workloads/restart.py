@@ -131,3 +131,78 @@ def run(pool: Pool, quick: bool) -> WorkloadResult:
         "(it execs the simple command), so its figure includes one more exec of sh."
     )
     return result
+
+
+# -- the same, with each tool's default settings -------------------------------------------
+
+CHILDREN = 4
+SHORT, LONG = 1.5, 6.0  # seconds a child runs before its kill: within / past procman's min_uptime
+
+
+class Rotation:
+    """Four children per tool, killed one at a time; each child's lives alternate SHORT
+    (past PM2's 1 s min_uptime, within procman's 5 s: for procman a first early exit) and
+    LONG (past both). Samples are kept by kind; the first `warmup` kills are not."""
+
+    def __init__(self, m: Manager, warmup: int) -> None:
+        self.m, self.warmup = m, warmup
+        now = time.monotonic()
+        # pid -> (birth, the life it is given)
+        self.slots = {pid: (now, SHORT) for pid in m.announcer.pids[-CHILDREN:]}
+        self.samples: dict[float, list[float]] = {SHORT: [], LONG: []}
+        self.kills = 0
+
+    def once(self) -> float:
+        pid = min(self.slots, key=lambda p: self.slots[p][0] + self.slots[p][1])
+        born, life = self.slots.pop(pid)
+        wait = born + life - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        elapsed, new = self.m.kill_and_replace(pid, timeout=10)
+        self.slots[new] = (time.monotonic(), LONG if life == SHORT else SHORT)
+        self.kills += 1
+        if self.kills > self.warmup:
+            self.samples[life].append(elapsed * MS)
+        return elapsed * MS
+
+
+def run_defaults(pool: Pool, quick: bool) -> WorkloadResult:
+    """Restart after SIGKILL with every tool's default settings (procman: min_uptime 5 s,
+    max_restarts 10, a first early exit restarted at once, back-off from the second in a
+    row; PM2: min_uptime 1 s, no restart_delay), four children each, one killed at a time,
+    each after ~1.5 s or ~6 s of life in turn."""
+    reps, warmup = (12, 4) if quick else (40, 4)
+    result = WorkloadResult("restart-defaults")
+    tools, na = side.available(pool, "restart", ("procman", "pm2"))
+    rotations: dict[str, Rotation] = {}
+    for name in tools:
+        m = side.manager(pool, name)
+
+        def start(m: Manager = m) -> None:
+            m.start(Spec(announce_argv(m.fifo()), count=CHILDREN))  # fast=False: defaults
+            m.wait_announced(CHILDREN)
+
+        if side.setup(name, start, na):
+            rotations[name] = Rotation(m, warmup)
+    runners: dict[str, Callable[[], float]] = {n: r.once for n, r in rotations.items()}
+    runners[BARE] = BareLoop(pool).once
+    samples = side.interleave(reps, warmup, runners, na, settle=SETTLE)
+    for life, text in ((SHORT, "a first early exit for procman"), (LONG, "past min_uptime")):
+        result.compare.append(
+            Compare(
+                "restart-defaults",
+                f"SIGKILL one of {CHILDREN} children after ~{life:g} s up ({text}) → its "
+                "replacement runs, default settings", "ms",
+                tools={t: Stats.of(r.samples[life]) for t, r in rotations.items()
+                       if t not in na and r.samples[life]},
+                na={t: r for t, r in na.items() if t != BARE},
+                baselines={BARE: Stats.of(samples[BARE])} if BARE in samples else {},
+                versus=("pm2",), versus_text="PM2 with its defaults", target=0.5,
+            )
+        )  # fmt: skip
+    result.notes.append(
+        "Defaults: procman restarts a first early exit (within min_uptime, 5 s) at once and "
+        "backs off from the second in a row; each child here alternates a ~1.5 s and a ~6 s "
+        "life, so every short-lived kill is a first early exit."
+    )
+    return result

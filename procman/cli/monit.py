@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import queue
 import select
+import signal
 import socket
 import sys
 import threading
@@ -288,6 +289,9 @@ def run_monit(client: Client) -> None:
     from rich.console import Console
     from rich.live import Live
 
+    # Ctrl-C quits, whatever the program that started us did with SIGINT: a background job
+    # of a shell gets it ignored, and an ignored signal stays ignored across exec
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     state = MonitState(client.project)
     inbox: queue.Queue = queue.Queue()
     wake_r, wake_w = socket.socketpair()

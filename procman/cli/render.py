@@ -158,17 +158,24 @@ def status_table(
 
 
 def outcome(result: dict[str, Any], verb: str) -> bool:
-    """Print what a start/scale/restart did; True when every instance came up."""
+    """Print what a start/scale/restart/reload/stop did; True when every instance it
+    touched ended as asked (the daemon says which did not, and why)."""
     rows = result.get("status", [])
     for note in result.get("notes", []):
         info(note)
     status_table(rows, result.get("types"))
     for failure in result.get("failed", []):
-        error(did_not_come_up(failure))
+        ident, state, reason = failure["id"], failure["state"], failure.get("reason")
+        if verb == "reload":
+            error(f"{ident} not reloaded: {reason}")
+        elif verb == "stop":
+            error(f"{ident} did not stop ({state}): {reason}")
+        else:
+            error(did_not_come_up(failure))
         for line in failure.get("output") or []:  # a failed release phase's last words
-            info(f"  {failure['id']} | {line}")
+            info(f"  {ident} | {line}")
         if failure.get("port_conflict"):
-            for line in conflict_lines(failure["id"], failure["port_conflict"]):
+            for line in conflict_lines(ident, failure["port_conflict"]):
                 sys.stderr.write(f"  {line}\n")
     return bool(result.get("ok", True))
 

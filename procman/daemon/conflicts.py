@@ -49,7 +49,7 @@ IDLE_POLL = 0.05  # seconds between two looks at an instance that is settling
 IDLE_FLOOR = 0.1  # it is not settled before this uptime, however quiet
 ASLEEP = frozenset({"sleeping", "idle", "zombie"})
 
-Wait = Callable[[list[Instance], Callable[[Instance], bool]], Awaitable[None]]
+Wait = Callable[..., Awaitable[bool]]  # waiters.Waiters.wait: (instances, done, timeout)
 
 
 def bind_error(lines: list[str]) -> str | None:
@@ -142,11 +142,18 @@ def settle_cap(ptype: ProcessType) -> float:
     return ptype.min_uptime
 
 
-async def wait_up(wait: Wait, insts: list[Instance], done: Callable[[Instance], bool]) -> None:
+async def wait_up(
+    wait: Wait,
+    insts: list[Instance],
+    done: Callable[[Instance], bool],
+    timeout: float | None = None,
+) -> bool:
     """The wait of start, scale and restart: until done(i) or a port conflict for every
-    instance, then the settle of those whose readiness says nothing."""
-    await wait(insts, lambda i: done(i) or conflicted(i))
+    instance (or `timeout` seconds: waiters.bound), then the settle of those whose readiness
+    says nothing; True if every one was done or conflicted in time."""
+    finished = await wait(insts, lambda i: done(i) or conflicted(i), timeout)
     await settle(insts)
+    return bool(finished)
 
 
 async def settle(insts: list[Instance]) -> None:

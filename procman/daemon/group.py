@@ -8,9 +8,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from procman.daemon import policy
+from procman.daemon import limits, policy
 from procman.daemon.instance import Instance
-from procman.daemon.listeners import HeldSockets
+from procman.daemon.listeners import HeldSockets, check_ports
 from procman.daemon.policy import Scaler
 from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
 
@@ -112,10 +112,15 @@ class Group:
     def new_instance(self, index: int) -> Instance:
         return self._new_instance(self.ptype, index)
 
-    def adopt(self, inst: Instance) -> None:
-        """A reload's replacement takes over its slot."""
+    def adopt(self, inst: Instance) -> Any:
+        """A reload's replacement takes over its slot, and its listener becomes the slot's;
+        returns the slot's old listener, for the caller to retire once the old process is
+        down (it drains it first)."""
         inst.replacement = False
         self.slots[inst.index] = inst
+        old = self.held.adopt_spare(inst.id)
+        self.steer()
+        return old
 
     def remove(self, inst: Instance) -> None:
         """Forget a scaled-away instance and close its slot's listener."""
@@ -131,6 +136,18 @@ class Group:
         ptype = inst.ptype
         if ptype.socket and ptype.port and self.held.ensure(inst.id, ptype.port):
             self.steer()
+
+    def spare_listener(self, inst: Instance) -> None:
+        """A reload's replacement gets a listener of its own, steered around until it takes
+        the slot over: no connection reaches it before it is ready."""
+        ptype = inst.ptype
+        if ptype.socket and ptype.port:
+            self.held.spare(inst.id, ptype.port)
+            self.steer()
+
+    def discard_spare(self, inst: Instance) -> None:
+        self.held.discard_spare(inst.id)
+        self.steer()
 
     def occupied(self, index: int = 0) -> bool:
         """Something of ours has the port of instance `index`: a held listener or a live
@@ -231,3 +248,18 @@ def scale_decisions(
         now,
         wall,
     )
+
+
+def preflight(
+    groups: dict[str, Group], formation: Formation, counts: dict[str, int], host: str, own: set[int]
+) -> None:
+    """Before a verb changes anything: every port it needs is free (listeners.check_ports)
+    and the open files limit has room for the instances it adds (limits.check_room)."""
+    adding = []
+    for ptype in formation.types:
+        group, want = groups.get(ptype.name), counts.get(ptype.name, 0)
+        ours = group.occupied if group is not None else (lambda index: False)
+        check_ports(ptype, want, host, own, ours)
+        up = sum(1 for i in group.slots.values() if i.live) if group is not None else 0
+        adding.append((want - up, bool(ptype.socket and ptype.port)))
+    limits.check_room((n, socket) for n, socket in adding if n > 0)

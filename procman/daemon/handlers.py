@@ -68,6 +68,7 @@ class Handlers:
             "started": self.started,
             "uptime_s": round(time.time() - self.started, 3),
             "dropped_log_lines": self.hub.dropped_lines,
+            "descendants": self.supervisor.launcher.tree.kind,
         }
 
     async def status(self, target: str | None = None) -> dict[str, Any]:

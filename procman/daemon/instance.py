@@ -52,10 +52,12 @@ BACKOFF_CAP = 30.0
 
 
 def backoff_delay(crashes_in_row: int) -> float:
-    """0.1 s after the first early exit, doubling with each one in a row, capped at 30 s."""
-    if crashes_in_row < 1:
+    """No wait after the first early exit (a first crash restarts at once, as PM2, supervisord
+    and Kubernetes do); 0.1 s after the second in a row, doubling with each one more,
+    capped at 30 s."""
+    if crashes_in_row < 2:
         return 0.0
-    return min(BACKOFF_FIRST * 2 ** (crashes_in_row - 1), BACKOFF_CAP)
+    return min(BACKOFF_FIRST * 2 ** (crashes_in_row - 2), BACKOFF_CAP)
 
 
 class TimerHandle(Protocol):
@@ -102,8 +104,10 @@ class Instance:
         self.status_text: str | None = None  # from sd_notify STATUS=
         self.port_conflict: dict[str, Any] | None = None  # its port was taken (conflicts.py)
         # Facts the daemon's parts keep about this instance, here so each has one owner:
-        self.replacement = False  # a reload's new process, not yet serving its slot
+        self.replacement = False  # a reload's new process, not yet serving its slot: never
+        # restarted (its exit fails the reload) and kept out of the port's traffic
         self.draining = False  # steered around while it accepts what its listener queued
+        self.listener: Any = None  # the held socket its process got on fd 3, if any
         self.notified: Any = None  # readiness: an asyncio.Event set by READY=1 (notify types)
         self.probe: Any = None  # readiness: the task checking this process, if one runs
         self.launched: Any = None  # launcher: what the current (or last) process started with
@@ -135,6 +139,7 @@ class Instance:
             return
         self._cancel_timer()
         self.crashes_in_row = 0
+        self.reason = None  # asked for: an old failure no longer explains the state
         self.port_conflict = None
         self._spawn()
 
@@ -154,6 +159,7 @@ class Instance:
         if self.state in (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.STOPPING):
             self.stop()
             self._start_after_stop = True
+            self.reason = None
         else:
             self.start()
 
@@ -181,6 +187,7 @@ class Instance:
         if pid != self.pid:
             return
         uptime = self.uptime() or 0.0
+        ready = self.state == InstanceState.RUNNING  # this process got ready at some point
         self.pid = None
         self.exit_code = code
         self._cancel_timer()
@@ -198,13 +205,19 @@ class Instance:
         self._crash_on_exit = False
         if not crash:
             self.reason = describe_exit(code)
+            if not ready and self.ptype.ready.kind != "none":
+                self.reason += f" before it was ready (ready: {self.ptype.ready})"
+        if self.replacement:  # a reload's new process is never restarted: the reload failed
+            self._move(InstanceState.ERRORED)
+            return
         policy = self.ptype.restart
         if not crash and (
             policy == RestartPolicy.NEVER or (policy == RestartPolicy.ON_FAILURE and code == 0)
         ):
             self._move(InstanceState.EXITED if code == 0 else InstanceState.ERRORED)
             return
-        if not crash and uptime >= self.ptype.min_uptime:
+        # early: within min_uptime, or before it was ever ready, however long that took
+        if not crash and ready and uptime >= self.ptype.min_uptime:
             self.crashes_in_row = 0
             self.restarts += 1
             self._spawn()
@@ -212,15 +225,18 @@ class Instance:
         self.crashes_in_row += 1
         if self.crashes_in_row >= self.ptype.max_restarts:
             self.reason = (
-                f"{self.reason}; gave up after {self.crashes_in_row} exits in a row "
-                f"within min_uptime ({self.ptype.min_uptime:g}s)"
+                f"{self.reason}; gave up after {self.crashes_in_row} early exits in a row "
+                f"(min_uptime {self.ptype.min_uptime:g}s)"
             )
             self._move(InstanceState.ERRORED)
             return
+        delay = backoff_delay(self.crashes_in_row)
+        if delay <= 0:  # the first early exit: at once
+            self.restarts += 1
+            self._spawn()
+            return
         self._move(InstanceState.BACKOFF)
-        self._timer = self.timers.call_later(
-            backoff_delay(self.crashes_in_row), self._restart_from_backoff
-        )
+        self._timer = self.timers.call_later(delay, self._restart_from_backoff)
 
     # -- a daemon update (handover.py carries instances across the exec) ---------------
 

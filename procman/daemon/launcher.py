@@ -5,13 +5,15 @@ its group, the log hub for its stdout and stderr), plus pid -> instance for whoe
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from procman.daemon import conflicts, limits, spawn
+from procman.daemon import conflicts, descendants, limits, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
 from procman.daemon.logfiles import ERR, OUT
@@ -63,13 +65,31 @@ class Launcher:
         logs: LogHub,
         reaper: Reaper,
         watchdog: Watchdog,
+        later: descendants.Later,
         readiness: ReadinessTracker | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.project, self.env_for, self.held = project, env_for, held
         self.logs, self.reaper, self.watchdog = logs, reaper, watchdog
         self.readiness = readiness
         self.by_pid: dict[int, Instance] = {}
+        # the watchdogs' pids: never swept as descendants
+        self.helpers: set[int] = {watchdog.pid} if watchdog.pid else set()
+        self.tree = descendants.pick(
+            later, env if env is not None else dict(os.environ), self.helpers
+        )
+        log.debug("descendants found by %s", self.tree.kind)
+        self.rewatch()
         self.files_env: Mapping[str, str] = {}  # of the installed formation
+
+    def rewatch(self) -> None:
+        """Tell the watchdog (a new one, if the last died) the cgroup and every live group."""
+        if self.watchdog.pid:
+            self.helpers.add(self.watchdog.pid)
+        if self.tree.home is not None:
+            self.watchdog.cgroup(self.tree.home)
+        for pgid in self.by_pid:
+            self.watchdog.watch(pgid)
 
     def installed(self, files_env: Mapping[str, str], insts: Iterable[Instance]) -> None:
         """A (re-read) formation is installed: which processes now run an older definition."""
@@ -83,16 +103,21 @@ class Launcher:
         env = self.env_for(inst)
         if self.readiness is not None:
             self.readiness.prepare(inst, env)
-        listener = self.held.get(inst.id)
+        listener = inst.listener = self.held.for_spawn(inst)
+        token = env[descendants.RUN_VAR] = os.urandom(6).hex()  # marks what it starts
         try:
-            popen, out_fd, err_fd = spawn.spawn_process(
-                ptype.cmd,
-                env,
-                ptype.cwd or self.project,
-                listener.fileno() if listener is not None else None,
-                ptype.name,
-                deathsig=not self.watchdog.running,
-            )
+            with self.tree.placing(token) as placed:
+                # while a watchdog runs it ends the instances if we die (their groups, and
+                # the cgroup where there is one): no setpriv exec for the death signal
+                popen, out_fd, err_fd = spawn.spawn_process(
+                    ptype.cmd,
+                    env,
+                    ptype.cwd or self.project,
+                    listener.fileno() if listener is not None else None,
+                    ptype.name,
+                    deathsig=not self.watchdog.running,
+                )
+                placed.pid = popen.pid
         except OSError as exc:  # out of fds or memory: a failed start, not a daemon crash
             why = limits.too_many_files(exc) or exc
             raise SpawnError(f"cannot start {inst.id}: {why}") from None
@@ -124,6 +149,8 @@ class Launcher:
         the new image of an updated daemon takes over a process the old image started (no
         Popen then, and the watchdog knows its group already)."""
         self.by_pid[pid] = inst
+        if popen is None:  # taken over: what it started is found again (cgroup, token)
+            self.tree.adopt(pid)
         launched = inst.launched
         spawned = launched.started if launched is not None else 0.0
         port = launched.env.get("PORT") if launched is not None else None
@@ -139,8 +166,11 @@ class Launcher:
                     self._diagnose(inst, spawned, port)
             except Exception:  # a diagnosis must never keep the exit from its instance
                 log.exception("diagnosing the exit of %s failed", inst.id)
-            inst.exited(pid, code)  # which SIGKILLs what is left of the group
-            self.watchdog.forget(pid)
+            try:
+                inst.exited(pid, code)  # which SIGKILLs what is left of the group
+            finally:
+                self.tree.exited(pid)  # and what left the group
+                self.watchdog.forget(pid)
 
         self.reaper.watch(pid, exited)
 
@@ -156,7 +186,10 @@ class Launcher:
         self.logs.system(f"{inst.id}: {conflicts.describe(inst.port_conflict)}")
 
     def kill_group(self, pid: int, sig: int) -> None:
+        """sig to pid's process group and to what it started outside the group."""
         spawn.kill_group(pid, sig)
+        if pid in self.by_pid:  # not yet reaped; after the exit, tree.exited() does it
+            self.tree.signal(pid, sig)
 
     def signal(self, insts: Iterable[Instance], signum: int, group: bool) -> None:
         """`procman signal`: to each instance's main process, or to its whole group."""
@@ -166,9 +199,19 @@ class Launcher:
                 send(inst.pid, signum)
 
     def kill_all(self) -> None:
-        """SIGKILL the group of every process we started that is still there."""
+        """SIGKILL every instance's process and what it started, now."""
         for pid in list(self.by_pid):
-            spawn.kill_group(pid, 9)
+            self.kill_group(pid, signal.SIGKILL)
+
+    def end_all(self, late: Iterable[object] = ()) -> None:
+        """Shutdown, once the instances are down (or past their bound: `late`): SIGKILL
+        whatever is left, remove our cgroups."""
+        if late:
+            log.warning("instances still up after their kill_timeout: killing them")
+        left = self.tree.end_all()
+        if left:
+            log.warning("ended %d process(es) left behind by instances", left)
+        self.tree.close()
 
     def owner(self, pid: int) -> Instance | None:
         """The instance whose process is pid or an ancestor of pid."""

@@ -23,7 +23,11 @@ BACKLOG = 1024
 DRAIN_MAX = 2.0  # seconds a stopping instance may take to empty its accept queue
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
+def bind_listener(
+    host: str, port: int, before_listen: Callable[[], None] = lambda: None
+) -> socket.socket:
+    """A SO_REUSEPORT listener; before_listen runs between bind and listen (when the socket
+    joins the port's reuseport group)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -35,6 +39,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        before_listen()
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
@@ -128,20 +133,40 @@ def port_in_use_message(port: int, host: str = "0.0.0.0") -> str:
 
 class HeldSockets:
     """The daemon's listeners: one per slot of a `socket: true` type, each port's in the
-    order the kernel keeps its SO_REUSEPORT group (for steering, see steering.py)."""
+    order the kernel keeps its SO_REUSEPORT group (for steering, see steering.py).
+
+    A reload's replacement gets a fresh listener of its own (a spare) in the same group:
+    steering leaves it out until the replacement takes the slot over, so nothing reaches a
+    process that is not ready, and nothing is queued on a socket that closes if it fails.
+    When it takes over, its listener becomes the slot's; the old process drains its old
+    listener, which closes once that process is down (retire)."""
 
     def __init__(self, host: str) -> None:
         self.host = host
-        self.socks: dict[InstanceId, socket.socket] = {}
+        self.socks: dict[InstanceId, socket.socket] = {}  # the slots'
+        self.spares: dict[InstanceId, socket.socket] = {}  # replacements' (not yet slots')
         self.groups: dict[int, PortGroup] = {}
 
     def get(self, iid: InstanceId) -> socket.socket | None:
         return self.socks.get(iid)
 
+    def for_spawn(self, inst: Any) -> socket.socket | None:
+        """The listener a new process of inst gets on fd 3."""
+        if inst.replacement and inst.id in self.spares:
+            return self.spares[inst.id]
+        return self.socks.get(inst.id)
+
     def queued(self, iid: InstanceId) -> int | None:
         """Connections waiting in the slot's accept queue (None: it has no listener)."""
         sock = self.socks.get(iid)
         return None if sock is None else queued(sock)
+
+    def listener_of(self, inst: Any) -> socket.socket | None:
+        """The listener inst's process serves from: the one it got at spawn, or (a process
+        an update's new image took over) its slot's."""
+        if inst.listener is not None:
+            return inst.listener
+        return None if inst.replacement else self.socks.get(inst.id)
 
     def holds(self, type_name: str) -> bool:
         return any(iid.type == type_name for iid in self.socks)
@@ -150,48 +175,79 @@ class HeldSockets:
         """Bind the slot's listener unless it has one; True if it is new."""
         if iid in self.socks:
             return False
-        sock = self.socks[iid] = bind_listener(self.host, port)
-        self.groups.setdefault(port, PortGroup()).add(sock)
+        self.socks[iid] = self._bind(port)
         return True
+
+    def spare(self, iid: InstanceId, port: int) -> None:
+        """A fresh listener for the replacement of slot iid."""
+        self.discard_spare(iid)
+        self.spares[iid] = self._bind(port)
+
+    def discard_spare(self, iid: InstanceId) -> None:
+        """The replacement failed: its listener (never steered to) closes."""
+        sock = self.spares.pop(iid, None)
+        if sock is not None:
+            self._close(sock)
+
+    def adopt_spare(self, iid: InstanceId) -> socket.socket | None:
+        """The replacement takes the slot: its listener becomes the slot's. Returns the
+        slot's old listener, still open for the old process to drain (retire() it after)."""
+        sock = self.spares.pop(iid, None)
+        if sock is None:
+            return None
+        old = self.socks.get(iid)
+        self.socks[iid] = sock
+        return old
+
+    def retire(self, sock: socket.socket | None) -> None:
+        """Close a listener that no slot uses any more."""
+        if sock is not None and sock not in self.socks.values():
+            self._close(sock)
 
     def close(self, iid: InstanceId) -> None:
         sock = self.socks.pop(iid, None)
-        if sock is None:
-            return
-        port = sock.getsockname()[1]
-        group = self.groups.get(port)
-        if group is not None:
-            group.remove(sock)  # which re-aims the group's program
-            if not group.members:
-                del self.groups[port]
-        sock.close()
+        if sock is not None:
+            self._close(sock)
+        self.discard_spare(iid)
 
     def close_type(self, type_name: str) -> None:
         for iid in [i for i in self.socks if i.type == type_name]:
             self.close(iid)
 
     def close_all(self) -> None:
-        for iid in list(self.socks):
-            self.close(iid)
+        """The daemon's exit: every listener closes, with no re-aiming (nothing serves on)."""
+        for group in self.groups.values():
+            for sock in group.members:
+                sock.close()
+        self.groups.clear()
+        self.socks.clear()
+        self.spares.clear()
 
     def steer(self, port: int | None, instances: Iterable[Any]) -> None:
-        """New connections go to the listeners of slots whose instance is running."""
+        """New connections go to the listeners of slots whose instance is running; when
+        none is, to the slots' listeners (connections wait there for an instance), never
+        to a replacement's spare."""
         group = self.groups.get(port) if port else None
-        if group is None or len(group.members) < 2:
+        if group is None:
             return
         serving = {
-            self.socks[inst.id]
+            sock
             for inst in instances
-            if inst.state == InstanceState.RUNNING and not inst.draining and inst.id in self.socks
+            if inst.state == InstanceState.RUNNING
+            and not inst.draining
+            and not inst.replacement
+            and (sock := self.listener_of(inst)) is not None
         }
-        group.steer(serving)
+        members = group.position
+        slots = {sock for sock in self.socks.values() if sock in members}
+        group.steer({sock for sock in serving if sock in members} or slots)
 
     async def drain(self, inst: Any, steer: Callable[[], None]) -> None:
         """Steer new connections around inst's listener, then let inst accept what is
         queued there: polled (the kernel has no event for "empty"), for up to DRAIN_MAX.
         inst.draining stays set until the caller has stopped it and clears it."""
-        sock = self.socks.get(inst.id)
-        if sock is None or inst.state != InstanceState.RUNNING:
+        sock = self.listener_of(inst)
+        if sock is None or sock.fileno() < 0 or inst.state != InstanceState.RUNNING:
             return
         inst.draining = True
         steer()
@@ -208,3 +264,18 @@ class HeldSockets:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _bind(self, port: int) -> socket.socket:
+        group = self.groups.setdefault(port, PortGroup())
+        sock = bind_listener(self.host, port, group.admit)  # nothing to it before steer()
+        group.add(sock)
+        return sock
+
+    def _close(self, sock: socket.socket) -> None:
+        port = sock.getsockname()[1]
+        group = self.groups.get(port)
+        if group is not None and sock in group.position:
+            group.remove(sock)  # closes it, re-aiming the group's program around the hole
+            if not group.members:
+                del self.groups[port]
+        sock.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from procman import paths
-from procman.daemon import limits
+from procman.daemon import limits, signals
 from procman.daemon.handlers import Handlers
 from procman.daemon.handover import Resume
 from procman.daemon.logs import LogHub, Sink
@@ -56,6 +56,7 @@ def run(
     resume, this process is an updated daemon's new image (see handover.py); sink_options
     are what an update hands on to rebuild a foreground sink (plain_sink's arguments)."""
     project = project.resolve()
+    signals.reset_ignored()
     for fd in (0, 1, 2):  # keep 0-2 taken so no socket or pipe of ours lands there (or on 3)
         try:
             os.fstat(fd)
@@ -101,7 +102,7 @@ def run(
             on_error(str(exc))
         return 1
     finally:
-        os.close(lock)
+        _drop_lock(sock_path, lock)
 
 
 async def _serve(
@@ -132,26 +133,26 @@ async def _serve(
     notify_path = str(sock_path.with_suffix(".notify"))
     watchdog = Watchdog()
 
-    def start_watchdog(groups: list[int]) -> None:
+    def start_watchdog() -> bool:
         pid = watchdog.start()
         if pid is not None:
             reaper.watch(pid, watchdog_exited)
-            for pgid in groups:
-                watchdog.watch(pgid)
+        return pid is not None
 
     def watchdog_exited(pid: int, code: int) -> None:
         if watchdog.closed:
             return  # our clean exit closed its pipe
         log.warning("watchdog exited (%s); starting another", code)
         watchdog.exited()
-        start_watchdog(list(supervisor.launcher.by_pid))
+        if start_watchdog():
+            supervisor.launcher.rewatch()
 
     if resume:  # an updated daemon's new image keeps the watchdog the old one had
         watchdog_pid = resume.take_watchdog(watchdog)
         if watchdog_pid is not None:
             reaper.watch(watchdog_pid, watchdog_exited)
     else:
-        start_watchdog([])
+        start_watchdog()
     # Started by systemd (Type=notify): the socket to say READY=1 on is ours, not the
     # instances' (a child that inherited it could tell systemd it is ready in our name).
     base_env = dict(os.environ)
@@ -199,16 +200,12 @@ async def _serve(
     def on_signal(signum: int) -> None:
         if stopping:  # second signal: no more patience
             log.warning("second %s: killing every instance", signal.Signals(signum).name)
-            supervisor.kill_all()
+            supervisor.launcher.kill_all()
             return
         log.info("%s: stopping everything", signal.Signals(signum).name)
         loop.create_task(stop_everything())
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)
-    loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # after an external logrotate
-    loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+    wired = signals.wire(loop, on_signal, logs.reopen)
 
     if resume is not None:
         resume.finish(supervisor)  # signals in, the exec window's exits reaped, `update` answered
@@ -240,6 +237,7 @@ async def _serve(
     watchdog.close()
     reaper.drain()
     logs.close()
+    signals.unwire(loop, [signal.SIGCHLD, *wired])
     log.info("procman daemon %d exits", os.getpid())
     return 1 if failed else 0
 
@@ -259,6 +257,8 @@ async def _autostart(
         if on_error:
             on_error(str(exc))
         failed.append(True)
+        return
+    if supervisor.waiters.released:  # a signal or `shutdown` ended the start: no failure
         return
     for failure in outcome["failed"]:
         message = f"{failure['id']} {failure['state']}: {failure['reason']}"
@@ -309,13 +309,38 @@ def _check_private(folder: Path) -> None:
 
 
 def _take_lock(sock_path: Path) -> int | None:
-    fd = os.open(str(sock_path) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """flock on <socket>.lock; None if another daemon holds it. The daemon removes the file
+    as it exits, so a lock taken on a file that was just removed is retried on a new one."""
+    path = str(sock_path) + ".lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _same_file(fd, path):
+            return fd
+        os.close(fd)  # removed by the daemon that held it, after we opened it
+
+
+def _drop_lock(sock_path: Path, fd: int) -> None:
+    """Remove the lock file (still holding the lock, so no one can take it in between)."""
+    path = str(sock_path) + ".lock"
+    if _same_file(fd, path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    os.close(fd)
+
+
+def _same_file(fd: int, path: str) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+        mine, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _tell(ready_fd: int | None, line: str) -> None:

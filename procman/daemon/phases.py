@@ -2,7 +2,9 @@
 waves of procman/order.py (procman.yaml's `after:` and Heroku's release phase).
 
 Start goes wave by wave: a wave's types are started together, and the next wave waits
-until each of them is ready or, for a one-shot type (`restart: never`), has exited. A type
+until each of them is ready or, for a one-shot type (`restart: never`), has exited, or the
+wave's bound has passed (waiters.bound: ready_timeout, and kill_timeout where something
+stops; a one-shot others wait for has its ready_timeout to run to its end). A type
 whose dependency failed (errored, backing off, or a one-shot that exited non-zero) is not
 started at all, and the outcome says why; types that do not depend on it go on. Stop goes
 through the waves backwards, each wave down before the one it depended on is stopped.
@@ -18,10 +20,12 @@ from procman import order
 from procman.counts import CountSpec, cpu_count, resolve_counts
 from procman.daemon.group import Group
 from procman.daemon.instance import Instance
+from procman.daemon.waiters import bound
 from procman.errors import UsageError
 from procman.model import DOWN, Formation, InstanceState
 
-Wait = Callable[[list[Instance], Callable[[Instance], bool]], Awaitable[None]]
+Wait = Callable[..., Awaitable[bool]]  # (instances, done, timeout) -> all done
+Late = list[tuple[Instance, float]]  # not done when their bound (seconds) passed
 
 
 def wanted_counts(
@@ -70,14 +74,16 @@ async def start_in_waves(
     formation: Formation,
     only: Sequence[str] | None,
     wait: Wait,
-) -> tuple[list[Instance], list[dict[str, Any]]]:
+) -> tuple[list[Instance], list[dict[str, Any]], Late]:
     """Converge the types (all of them, or `only`) wave by wave. Returns the instances
-    touched and one failure entry per type left out because a dependency failed."""
+    touched, one failure entry per type left out because a dependency failed, and the
+    instances not done when their wave's bound passed."""
     deps = order.dependencies(formation.types)
     waves = order.waves(deps, only)
     started = {n for wave in waves for n in wave}
     awaited = {d for n in started for d in deps[n]} | {order.RELEASE}
     touched: list[Instance] = []
+    late: Late = []
     blocked: dict[str, str] = {}  # type -> the dependency that failed
     for wave in waves:
         batch: list[Instance] = []
@@ -88,7 +94,13 @@ async def start_in_waves(
                 continue
             batch += groups[name].converge()
         touched += batch
-        await wait(batch, lambda i: done_starting(groups[i.id.type], i, i.id.type in awaited))
+
+        def done(i: Instance) -> bool:
+            return done_starting(groups[i.id.type], i, i.id.type in awaited)
+
+        seconds = bound(batch)
+        await wait(batch, done, seconds)
+        late += [(i, seconds) for i in batch if not done(i)]
         for name in wave:
             if name in awaited and name not in blocked and not satisfied(groups[name]):
                 blocked[name] = name
@@ -104,7 +116,7 @@ async def start_in_waves(
         for name, dep in blocked.items()
         if dep != name
     ]
-    return touched, skipped
+    return touched, skipped, late
 
 
 def start_order(formation: Formation, insts: Iterable[Instance]) -> list[Instance]:
@@ -130,7 +142,7 @@ async def release_first(
     if target not in (None, "", "all", order.RELEASE) or group is None or not group.desired:
         return None
     batch = group.converge()
-    await wait(batch, lambda i: done_starting(group, i))
+    await wait(batch, lambda i: done_starting(group, i), bound(batch))
     bad = [i for i in batch if i.index < group.desired and i.state != InstanceState.EXITED]
     return bad[0] if bad else None
 
@@ -142,9 +154,11 @@ async def stop_in_waves(
     stop: Callable[[Group, list[Instance]], Awaitable[None]],
     wait: Wait,
     down: Callable[[Instance], bool] = lambda i: i.state in DOWN,
-) -> None:
+) -> Late:
     """Stop `insts` in the reverse start order: types gone from the formation first, then
-    the last wave, and so on; each batch is down before the next one is stopped."""
+    the last wave, and so on; each batch is down (or past its bound: kill_timeout and the
+    drain) before the next one is stopped. Returns those not down in time."""
+    late: Late = []
     waves = order.stop_waves(formation.types) if formation is not None else []
     placed = {n for wave in waves for n in wave}
     batches = [[n for n in groups if n not in placed], *waves]
@@ -155,10 +169,15 @@ async def stop_in_waves(
         await asyncio.gather(
             *(stop(groups[n], [i for i in mine if i.id.type == n]) for n in names if n in groups)
         )
-        await wait(mine, down)
+        seconds = bound(mine, start=False)
+        await wait(mine, down, seconds)
+        late += [(i, seconds) for i in mine if not down(i)]
     rest = [i for i in insts if i.id.type not in groups]  # a type retired meanwhile
     if rest:
-        await wait(rest, down)
+        seconds = bound(rest, start=False)
+        await wait(rest, down, seconds)
+        late += [(i, seconds) for i in rest if not down(i)]
+    return late
 
 
 async def stop_now(group: Group, insts: list[Instance]) -> None:

@@ -57,11 +57,11 @@ def sampled_rows(insts: Iterable[Instance], sampler: Sampler) -> list[dict[str, 
     return [row(i, metrics.get(i.pid) if i.pid else None).as_dict() for i in insts]
 
 
-def failure(inst: Instance, reason: str | None = None) -> dict[str, Any]:
+def failure(inst: Instance, reason: str | None = None, state: str | None = None) -> dict[str, Any]:
     """One entry of an outcome's `failed` list."""
     return {
         "id": str(inst.id),
-        "state": inst.state.value,
+        "state": state or inst.state.value,
         "reason": reason or inst.reason,
         "exit_code": inst.exit_code,
         "port_conflict": port_conflict(inst),
@@ -77,19 +77,34 @@ def outcome(
     everyone: Iterable[Instance],
     extra: Iterable[dict[str, Any]] = (),
     output: Callable[[Instance], list[str]] | None = None,
+    late: Iterable[tuple[Instance, float]] = (),
+    closing: bool = False,
 ) -> dict[str, Any]:
     """A verb's answer: which of the instances it touched failed (gave up, backing off, or
-    could not bind its port; a one-shot's with its last `output` lines), `extra` failures
-    (types not started), and every row."""
-    failed = []
+    could not bind its port; a one-shot's with its last `output` lines), those `late` (not
+    done when the verb's bound of so many seconds passed, or when a shutdown ended the
+    wait), `extra` failures (types not started), and every row."""
+    why = "stopped: the daemon is shutting down" if closing else None
+    failed = [failure(i, why or late_reason(i, seconds)) for i, seconds in late]
+    tardy = {id(i) for i, _ in late}
     for inst in touched:
-        if inst.state in FAILED or port_conflict(inst):
+        if (inst.state in FAILED or port_conflict(inst)) and id(inst) not in tardy:
             entry = failure(inst)
             if output is not None and inst.ptype.one_shot:
                 entry["output"] = output(inst)[-OUTPUT_LINES:]
             failed.append(entry)
     failed += extra
     return {"ok": not failed, "failed": failed, "status": plain_rows(everyone)}
+
+
+def late_reason(inst: Instance, waited: float) -> str:
+    """Why an instance a verb waited for is not done when its bound passed."""
+    if inst.state == InstanceState.STOPPING:
+        return f"still stopping after {waited:g}s"
+    if inst.state == InstanceState.STARTING:
+        text = f"not ready after {waited:g}s"
+        return f"{text} (last exit: {inst.reason})" if inst.reason else text
+    return inst.reason or f"{inst.state.value} after {waited:g}s"
 
 
 def signalled(picked: Iterable[Instance], signum: int, group: bool) -> dict[str, Any]:
@@ -114,6 +129,8 @@ def describe_change(inst: Instance, old: InstanceState) -> str | None:
     if new == InstanceState.BACKOFF:
         delay = backoff_delay(inst.crashes_in_row)
         return f"{ident} {inst.reason}; restarting in {delay:g}s"
+    if new == InstanceState.ERRORED and inst.replacement:
+        return f"{ident} replacement failed: {inst.reason}; not restarted"
     if new in (InstanceState.ERRORED, InstanceState.EXITED):
         return f"{ident} {new.value}: {inst.reason}"
     if (

@@ -87,13 +87,27 @@ def queued(sock: socket.socket) -> int:
 
 class PortGroup:
     """Our listeners of one port, in the kernel's order, and the program attached to them
-    (`targets`: the indices it picks from; None while the kernel's own hash decides)."""
+    (`targets`: the indices it picks from; None while the kernel's own hash decides).
+
+    Two moments would hand a connection to a listener nobody meant it for: a new listener
+    joins the group at listen(), and the kernel's hash may pick it before the next steer()
+    (admit(), called before listen(), leaves it out); and a closing listener's place goes to
+    the last one (remove() re-aims the program around the move before and after the close)."""
 
     def __init__(self) -> None:
         self.members: list[socket.socket] = []
         self.position: dict[socket.socket, int] = {}
         self.targets: list[int] | None = None
         self.broken = False  # the kernel refused a program: stop trying
+
+    def admit(self) -> None:
+        """Call before a new listener's listen(): the kernel's hash may pick a socket the
+        moment it joins the group, before the next steer() (a reload's replacement, not
+        ready, once answered a request so). With the kernel's hash on, a program over the
+        members so far leaves the newcomer out; an attached program already does."""
+        if self.broken or not self.members or self.targets is not None:
+            return
+        self._aim(list(range(len(self.members))), members=len(self.members) + 1)
 
     @property
     def attached(self) -> bool:

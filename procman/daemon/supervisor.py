@@ -16,12 +16,12 @@ from typing import Any
 from procman.config.envfiles import instance_env
 from procman.config.load import Source, load_formation
 from procman.counts import resolve_counts
-from procman.daemon import apps, conflicts, describe, limits, phases, policy, report, targets
+from procman.daemon import apps, conflicts, describe, phases, policy, report, targets
 from procman.daemon.feed import EventBus
-from procman.daemon.group import Group, regroup, scale_decisions
+from procman.daemon.group import Group, preflight, regroup, scale_decisions
 from procman.daemon.instance import Instance, Spawner
 from procman.daemon.launcher import Launcher
-from procman.daemon.listeners import HeldSockets, check_ports
+from procman.daemon.listeners import HeldSockets
 from procman.daemon.logs import LogHub
 from procman.daemon.persist import StateFile, saved_source
 from procman.daemon.prometheus import MetricsEndpoint
@@ -31,10 +31,10 @@ from procman.daemon.refresh import Refresher, Triggers
 from procman.daemon.rollout import rolling_reload
 from procman.daemon.sampler import Sampler
 from procman.daemon.sampling import SampleTimer
-from procman.daemon.waiters import Waiters
+from procman.daemon.waiters import Waiters, bound, gone_for_good, up_or_gave_up
 from procman.daemon.watchdog import Watchdog
 from procman.errors import ErrorCode, NotFound, ProcmanError, UsageError
-from procman.model import DOWN, UP_OR_GAVE_UP, Formation, InstanceState, ProcessType
+from procman.model import DOWN, Formation, InstanceState, ProcessType
 
 log = logging.getLogger("procman.supervisor")
 
@@ -70,6 +70,8 @@ class Supervisor:
             logs=logs,
             reaper=reaper or Reaper(),
             watchdog=watchdog or Watchdog(),
+            later=loop.call_later,
+            env=base_env,
         )
         self.readiness = ReadinessTracker(loop, notify_path, self.launcher.owner)
         self.launcher.readiness = self.readiness
@@ -86,6 +88,7 @@ class Supervisor:
         self.waiters = Waiters(loop)
         self.wait = self.waiters.wait
         self.wait_up = functools.partial(conflicts.wait_up, self.wait)  # start, scale, restart
+        self._outcome = functools.partial(self.waiters.outcome, self.instances, wait=self.wait_up)
         self.restored = state.unclean()
         self.read: list[describe.Stamp] = []  # the formation's files as last read
         refresher = Refresher(  # watch mode and cron_restart: a reload or restart of their own
@@ -130,9 +133,16 @@ class Supervisor:
         self._save(running=True)
         for note in plan.notes:
             self.logs.system(note)
-        touched, skipped = await phases.start_in_waves(self.groups, formation, only, self.wait_up)
-        await self.wait(retired, self._settled)
-        outcome = report.outcome(retired + touched, self.instances(), skipped, self.logs.last_lines)
+        touched, skipped, late = await phases.start_in_waves(
+            self.groups, formation, only, self.wait_up
+        )
+        seconds = bound(retired, start=False)
+        await self.wait(retired, self._settled, seconds)
+        late += [(i, seconds) for i in retired if not self._settled(i)]
+        outcome = report.outcome(
+            retired + touched, self.instances(), skipped, self.logs.last_lines, late,
+            self.waiters.released,
+        )  # fmt: skip
         return {**outcome, "notes": plan.notes}
 
     async def delete(self, name: str) -> dict[str, Any]:
@@ -143,7 +153,7 @@ class Supervisor:
         gone = self.groups[name].converge() if name in self.groups else []
         self._save(running=True)
         self.logs.system(f"deleted {name}")
-        await self.wait(gone, self._settled)
+        await self.wait(gone, self._settled, bound(gone, start=False))
         self._forget_retired()
         return {"deleted": name, "stopped": [str(i.id) for i in gone], "types": self.summaries()}
 
@@ -159,17 +169,17 @@ class Supervisor:
             group.desired = count
             affected += group.converge(everyone=False)
         self._save(running=True)
-        await self.wait_up(affected, self._settled)
         wanted = [i for i in affected if i.index < self.groups[i.id.type].desired]
-        return report.outcome(wanted, self.instances())
+        return await self._outcome(wanted, affected, self._settled, bound(affected))
 
     async def stop(self, target: str | None = None) -> dict[str, Any]:
         """Stop in the reverse start order: what waits for a type stops before it."""
         picked = self.select(target)
-        await phases.stop_in_waves(
+        late = await phases.stop_in_waves(
             self.groups, self.formation, picked, lambda g, insts: g.stop(insts), self.wait
         )
-        return {"status": report.sampled_rows(picked, self.sampler)}
+        down = report.outcome(picked, [], late=late, closing=self.waiters.released)
+        return {**down, "status": report.sampled_rows(picked, self.sampler)}
 
     async def restart(self, target: str | None = None, update: bool = True) -> dict[str, Any]:
         """Stop then start; with update, on the formation and env files as they are now."""
@@ -181,8 +191,7 @@ class Supervisor:
         for inst in picked:
             self.groups[inst.id.type].ensure_listener(inst)
             inst.restart()
-        await self.wait_up(picked, lambda i: i.state in UP_OR_GAVE_UP)
-        return report.outcome(picked, self.instances())
+        return await self._outcome(picked, picked, up_or_gave_up, bound(picked))
 
     async def reload(self, target: str | None = None, parallel: int = 1) -> dict[str, Any]:
         """Re-read the formation and env files, then replace each picked slot's process by a
@@ -191,7 +200,8 @@ class Supervisor:
         picked = phases.start_order(formation, phases.restartable(self.select(target), None))
         bad = await phases.release_first(self.groups, target, self.wait)
         if bad is not None:  # Heroku's release phase failed: nothing is replaced
-            return report.outcome([bad], self.instances(), output=self.logs.last_lines)
+            late = [] if bad.state in DOWN else [(bad, bound([bad]))]  # still running
+            return report.outcome([bad], self.instances(), output=self.logs.last_lines, late=late)
         serving, failed = await rolling_reload(self.groups, picked, self.wait, parallel)
         return {"ok": not failed, "failed": failed, "status": report.plain_rows(serving)}
 
@@ -219,21 +229,19 @@ class Supervisor:
         self.timer.stop()
         self.triggers.close()
         self.endpoint.close()
+        self.waiters.release()  # a verb in progress answers now, with its outcome
         replacements = [i for i in self._everyone() if i.replacement]
         for inst in replacements:
             inst.stop()
-        await phases.stop_in_waves(
+        late = await phases.stop_in_waves(
             self.groups, self.formation, self.instances(), phases.stop_now, self.wait,
-            lambda i: not i.live and i.state != InstanceState.BACKOFF,
+            gone_for_good,
         )  # fmt: skip
-        await self.wait(replacements, lambda i: not i.live)
+        await self.wait(replacements, lambda i: not i.live, bound(replacements, start=False))
+        self.launcher.end_all(late)  # and whatever they left behind
         self.held.close_all()
         if self.formation is not None:
             self._save(running=False)
-
-    def kill_all(self) -> None:
-        """The impatient path (a second Ctrl-C): SIGKILL every group now."""
-        self.launcher.kill_all()
 
     # -- what it reports ------------------------------------------------------------------
 
@@ -341,17 +349,8 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     def _check_ports(self, formation: Formation, counts: dict[str, int]) -> None:
-        """Before anything changes: see listeners.check_ports, and room in the open files
-        limit for the instances to add (limits.check_room)."""
         own = {i.pid for i in self.instances() if i.pid}
-        new = []
-        for ptype in formation.types:
-            group = self.groups.get(ptype.name)
-            ours = group.occupied if group is not None else (lambda index: False)
-            check_ports(ptype, counts.get(ptype.name, 0), self.held.host, own, ours)
-            up = sum(1 for i in group.slots.values() if i.live) if group is not None else 0
-            new.append((counts.get(ptype.name, 0) - up, bool(ptype.socket and ptype.port)))
-        limits.check_room((n, socket) for n, socket in new if n > 0)
+        preflight(self.groups, formation, counts, self.held.host, own)
 
     # -- state changes --------------------------------------------------------------------
 

@@ -8,8 +8,11 @@ signal again, and a new watchdog is started and told every live group (main.py).
 
 It reads "+PGID" / "-PGID" lines on a pipe whose only writer is the daemon; when the
 daemon dies, for any reason, the pipe reaches EOF and the watchdog sends SIGTERM to every
-group still listed, then SIGKILL a second later. A process that left its group (setsid, a
-daemonizing server) is out of reach: see docs/formation.md.
+group still listed, then SIGKILL a second later. Where the instances run in cgroups of
+their own (descendants.py), a "cPATH" line names the daemon's cgroup, and the watchdog ends
+with `cgroup.kill` there, which reaches processes that left their group (setsid, a
+daemonizing server), and removes those cgroups; without cgroups such processes are out of
+its reach.
 
 The list is kept by awk, in an associative array: O(1) a line, where a shell variable
 would be rewritten whole for every "-" (with 1,000 instances that shell fell behind, the
@@ -30,18 +33,27 @@ PIPE_SIZE = 1 << 20
 
 SCRIPT = r"""
 trap '' INT TERM HUP PIPE
+nl='
+'
 if command -v awk >/dev/null 2>&1; then
-  groups=$(awk '
+  state=$(awk '
     /^[+]/ { live[substr($0, 2)] = 1 }
     /^-/ { delete live[substr($0, 2)] }
-    END { for (g in live) printf " %s", g }')
+    /^c/ { cg = substr($0, 2) }
+    END { printf "x"; for (g in live) printf " %s", g; printf "\n%s.", cg }')
+  groups=${state%%"$nl"*}
+  groups=${groups#x}
+  cg=${state#*"$nl"}
+  cg=${cg%.}
 else
   groups=""
+  cg=""
   while read -r line; do
     case "$line" in
       +*) groups="$groups ${line#+}" ;;
       -*) keep=""; for g in $groups; do [ "$g" = "${line#-}" ] || keep="$keep $g"; done
           groups=$keep ;;
+      c*) cg="${line#c}" ;;
     esac
   done
 fi
@@ -49,6 +61,13 @@ fi
 for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
 sleep 1
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+[ -n "$cg" ] || exit 0
+echo 1 > "$cg/cgroup.kill" 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  for d in "$cg"/run-*; do rmdir "$d" 2>/dev/null; done
+  rmdir "$cg" 2>/dev/null && exit 0
+  sleep 0.1
+done
 """
 
 
@@ -111,6 +130,10 @@ class Watchdog:
 
     def forget(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")
+
+    def cgroup(self, path: object) -> None:
+        """The cgroup that holds every instance's: cgroup.kill'ed if the daemon dies."""
+        self._send(f"c{path}\n")
 
     def close(self) -> None:
         """A clean exit: EOF with nothing listed, so the watchdog just exits."""

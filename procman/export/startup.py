@@ -4,8 +4,10 @@ boot. Pure: the caller (procman/cli/startup.py) writes it and talks to systemctl
 Type=notify: the daemon sends READY=1 to $NOTIFY_SOCKET once the formation is up (and keeps
 that socket from its instances). ExecReload is `procman reload all`. KillMode=mixed sends
 SIGTERM to the daemon alone, which stops the instances its own way (stop_signal, drain,
-kill_timeout); what is left after TimeoutStopSec gets SIGKILL. Nothing needs saving: the
-formation, counts and logs live in the project.
+kill_timeout); what is left after TimeoutStopSec gets SIGKILL. Delegate=yes hands the
+daemon its cgroup subtree, where it gives every instance process a cgroup of its own
+(daemon/cgroups.py), for a user unit too. Nothing needs saving: the formation, counts and
+logs live in the project.
 
 The CLI in a shell and the daemon systemd starts must find the same control socket, so the
 unit carries the environment that decides where it is ($PROCMAN_SOCKET, $PROCMAN_HOME, and
@@ -90,6 +92,7 @@ def render_unit(unit: StartupUnit, env: Mapping[str, str]) -> str:
         f"ExecStart={' '.join(_word(w) for w in daemon)}",
         f"ExecReload={' '.join(_word(w) for w in reload)}",
         "KillMode=mixed",
+        "Delegate=yes",
         f"TimeoutStartSec={_timespan(round(unit.ready_s + START_MARGIN))}",
         f"TimeoutStopSec={_timespan(round(unit.stop_s + STOP_MARGIN))}",
         "Restart=on-failure",

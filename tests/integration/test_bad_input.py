@@ -103,18 +103,27 @@ def test_bad_requests_get_error_objects_and_the_daemon_serves_on(pm: Harness) ->
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(pm.sock))
         reader = sock.makefile("rb")
-        for line, code in (
-            (b"not json\n", "bad_request"),
-            (b"[1,2]\n", "bad_request"),
-            (b'{"id": 5, "method": "nope"}\n', "unknown_method"),
-            (b'{"id": 6, "method": "scale", "params": {"counts": 3}}\n', "bad_params"),
-            (b'{"id": 7, "method": "scale", "params": {"counts": {"web": "x"}}}\n', "bad_params"),
-            (b"[" * 200_000 + b"\n", "bad_request"),
-            (b"x" * (1024 * 1024 + 10) + b"\n", "bad_request"),
+        # an error reply carries the request's id whenever the request had a readable one
+        for line, code, req_id in (
+            (b"not json\n", "bad_request", None),
+            (b"[1,2]\n", "bad_request", None),
+            (b'{"id": 5, "method": "nope"}\n', "unknown_method", 5),
+            (b'{"id": 6, "method": "scale", "params": {"counts": 3}}\n', "bad_params", 6),
+            (
+                b'{"id": 7, "method": "scale", "params": {"counts": {"web": "x"}}}\n',
+                "bad_params",
+                7,
+            ),
+            (b'{"id": "s", "method": "scale", "params": {"nope": 1}}\n', "bad_params", "s"),
+            (b'{"id": 9, "method": "stop", "params": {"target": "nope"}}\n', "not_found", 9),
+            (b'{"id": {"a": 1}, "method": "ping"}\n', "bad_request", None),
+            (b"[" * 200_000 + b"\n", "bad_request", None),
+            (b"x" * (1024 * 1024 + 10) + b"\n", "bad_request", None),
         ):
             sock.sendall(line)
             reply = json.loads(reader.readline())
             assert reply["error"]["code"] == code, (line[:40], reply)
+            assert reply["id"] == req_id, (line[:40], reply)
         sock.sendall(b'{"id": 8, "method": "ping"}\n')
         assert json.loads(reader.readline())["result"]["pid"] == pm.daemon_pid()
         reader.close()

@@ -234,7 +234,7 @@ def test_describe_a_crashed_instance_and_a_served_one(pm: Harness, port: int) ->
     assert crash["state"] == "errored" and crash["pid"] is None
     assert crash["last_exit"]["code"] == 7
     assert "exited with code 7" in crash["last_exit"]["reason"]
-    assert "gave up after 2 exits in a row" in crash["last_exit"]["reason"]
+    assert "gave up after 2 early exits in a row" in crash["last_exit"]["reason"]
     assert crash["command"] == [PY, str(PROGRAMS / "crasher.py"), "7"]  # no shell needed
     assert crash["restarts"] == 1 and crash["readiness"]["state"] == "not running"
     assert info["type"]["defined_in"] == "procman.yaml:6"

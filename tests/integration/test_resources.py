@@ -25,8 +25,10 @@ processes:
     wait_until(lambda: count(pm, "burn") == 3, 30, "three burners")
     log = pm.run("logs", "-n", "200").stdout
     assert "autoscale burn 1 → 2: cpu" in log and "% > 30%" in log
-    summary = pm.client.call("status")["types"][0]
-    assert summary["autoscale"]["target"] == 3 and not summary["autoscale"]["manual"]
+    # the rule asked for 3 (on a loaded box the three may already be too slow for 30 % each,
+    # and the rule steps back down before this line: so the log, not the current target)
+    assert "→ 3: cpu" in log, log
+    assert not pm.client.call("status")["types"][0]["autoscale"]["manual"]
     flag.unlink()
     wait_until(lambda: count(pm, "burn") == 1 and len(pm.status("burn")) == 1, 30, "back to one")
     assert "% < 30%" in pm.run("logs", "-n", "200").stdout

@@ -30,7 +30,7 @@ def test_crasher_goes_through_backoff_to_errored(pm: Harness) -> None:
     assert "backoff" in seen
     row = pm.by_id()["crash.1"]
     assert row["state"] == "errored" and row["exit_code"] == 7 and row["pid"] is None
-    assert "exited with code 7" in row["reason"] and "3 exits in a row" in row["reason"]
+    assert "exited with code 7" in row["reason"] and "3 early exits in a row" in row["reason"]
     assert row["restarts"] == 2
     # an errored instance stays errored until the next start of its type
     assert pm.run("status").stdout.count("errored") >= 1

@@ -112,3 +112,66 @@ def test_scale_down_and_up_under_load_fails_no_request(pm: Harness, port: int) -
     # new connections are steered away from a slot before its instance stops, and its
     # queue is drained, so no listener closes with a connection waiting in it
     assert load.failures() == [], load.failures()[:5]
+
+
+def test_a_replacement_that_never_gets_ready_answers_no_request(pm: Harness, port: int) -> None:
+    # the issue: with `ready: notify` and an app that never sends READY, the replacement's
+    # workers answered 63 requests before its ready_timeout failed the reload. Now it gets
+    # a listener of its own that steering leaves out until it takes the slot over.
+    def formation(cmd: str) -> str:
+        return f"""processes:
+  web:
+    cmd: {cmd}
+    instances: 2
+    port: {port}
+    ready: notify
+    ready_timeout: 3
+    env: {{APP_ACCESS_LOG: "0"}}
+"""
+
+    pm.yaml(formation(APP))
+    pm.run("start")
+    before = {r["id"]: r["pid"] for r in pm.status()}
+    pm.yaml(formation(f"env -u NOTIFY_SOCKET {APP}"))  # serves, never says READY=1
+    with Load(port) as load:
+        wait_until(lambda: load.count() > 50, 20, "load flowing")
+        res = pm.run("reload", "web", expect=1)
+        served = load.count()
+        wait_until(lambda: load.count() > served + 50, 20, "load after the failed reload")
+    assert (
+        "web.1 not reloaded: its replacement failed: not ready within 3s (ready: notify); "
+        "the old process keeps serving"
+    ) in res.stderr
+    assert "did not come up" not in res.stderr and "(running)" not in res.stderr
+    assert set(load.answered_by()) <= set(before.values()), load.answered_by()
+    assert load.failures() == []
+    assert {r["id"]: r["pid"] for r in pm.status()} == before
+    log = pm.wait_log("replacement failed")
+    assert "restarting in" not in log and "web.1 replacement failed: not ready" in log
+
+
+def test_a_new_instance_gets_no_request_before_it_is_ready(pm: Harness, port: int) -> None:
+    pm.yaml(f"""processes:
+  web:
+    cmd: {APP}
+    instances: 2
+    port: {port}
+    ready: notify
+    ready_timeout: 3
+    env: {{APP_ACCESS_LOG: "0"}}
+  other:
+    cmd: sleep 1000
+""")
+    pm.run("start")
+    before = {r["pid"] for r in pm.status("web")}
+    with Load(port) as load:
+        wait_until(lambda: load.count() > 50, 20, "load flowing")
+        pm.write("procman.yaml", (pm.root / "procman.yaml").read_text().replace(
+            f"cmd: {APP}", f"cmd: env -u NOTIFY_SOCKET {APP}"))  # fmt: skip
+        pm.run("reload", "other")  # re-reads the file: new spawns of web never say READY=1
+        res = pm.run("scale", "web=3", expect=1)
+        served = load.count()
+        wait_until(lambda: load.count() > served + 50, 20, "load after the scale")
+    assert "web.3 did not come up" in res.stderr and "not ready within 3s" in res.stderr
+    assert set(load.answered_by()) <= before, load.answered_by()
+    assert load.failures() == []

@@ -148,8 +148,13 @@ def test_instance_env_is_fast() -> None:
     base = {f"VAR{i}": "x" * 20 for i in range(200)}
     web = ProcessType(name="web", cmd="x", port=8000, env={"A": "1"})
     form = formation({f"F{i}": "y" for i in range(50)}, web)
-    start = time.perf_counter()
-    for index in range(1000):
-        instance_env(base, form, web, index)
+    # CPU time of this thread, best of three: wall time also counts the time the scheduler
+    # gave to others, which failed this test on a loaded box (97 ms with two busy loops)
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        for index in range(1000):
+            instance_env(base, form, web, index)
+        best = min(best, time.thread_time() - start)
     # ~10 µs a call on a laptop; 50 ms for 1000 leaves plenty of slack for a slow CI box
-    assert time.perf_counter() - start < 0.05
+    assert best < 0.05

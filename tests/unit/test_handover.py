@@ -125,7 +125,8 @@ def test_a_backing_off_instance_comes_back_with_its_count_and_its_timer() -> Non
     old = make(timers, spawner)
     old.start()
     timers.now += 1
-    old.exited(old.pid or 0, 3)
+    old.exited(old.pid or 0, 3)  # a first early exit: restarted at once
+    old.exited(old.pid or 0, 3)  # the second in a row backs off
     assert old.state == S.BACKOFF
     facts = json.loads(json.dumps(handover.instance_facts(old)))
     assert facts["index"] == 2 and facts["timer_due"] == pytest.approx(501.1)
@@ -133,13 +134,13 @@ def test_a_backing_off_instance_comes_back_with_its_count_and_its_timer() -> Non
     new_timers = Timers(now=501.05)  # the new image, 50 ms later on the same clock
     new = make(new_timers, spawner)
     handover.restore_instance(new, facts, shift=0.0)
-    assert (new.state, new.pid, new.exit_code, new.crashes_in_row) == (S.BACKOFF, None, 3, 1)
+    assert (new.state, new.pid, new.exit_code, new.crashes_in_row) == (S.BACKOFF, None, 3, 2)
     assert new.reason == "exited with code 3"
     new.resume_timer(facts["timer_due"] - new_timers.now)
     (timer,) = new_timers.pending()
     assert timer.due == pytest.approx(501.1)
     timer.callback()
-    assert new.state == S.STARTING and new.pid == spawner.next_pid and new.restarts == 1
+    assert new.state == S.STARTING and new.pid == spawner.next_pid and new.restarts == 2
 
 
 def test_a_stopping_instance_keeps_its_sigkill_deadline() -> None:

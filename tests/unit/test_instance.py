@@ -19,7 +19,7 @@ from procman.daemon.instance import (
     describe_exit,
 )
 from procman.errors import SpawnError
-from procman.model import InstanceState, ProcessType, RestartPolicy
+from procman.model import InstanceState, ProcessType, ReadyCheck, RestartPolicy
 
 S = InstanceState
 TERM, KILL = signal.SIGTERM, signal.SIGKILL
@@ -142,6 +142,14 @@ def crash(world: World, inst: Instance, code: int = 1, after: float = 0.5) -> in
     return pid
 
 
+def into_backoff(world: World, inst: Instance, code: int = 1) -> None:
+    """Two early exits in a row: the first restarts at once, the second backs off."""
+    crash(world, inst, code)
+    assert inst.state == S.STARTING and world.timers.pending == []
+    crash(world, inst, code)
+    assert inst.state == S.BACKOFF
+
+
 # -- start / ready ---------------------------------------------------------------------
 
 
@@ -229,18 +237,45 @@ def test_exit_after_min_uptime_restarts_at_once(world: World, after: float) -> N
     assert world.changes == [(S.RUNNING, S.STARTING)]
 
 
-def test_long_lived_exit_while_still_starting_restarts_at_once(world: World) -> None:
-    inst = world.make()
+@pytest.mark.parametrize("ready", ["notify", "port", "http:/"])
+def test_an_exit_before_ready_is_early_whatever_the_uptime(world: World, ready: str) -> None:
+    # the issue's `sleep 6; exit 1`: up past min_uptime, never ready. It used to be
+    # "restarted at once" every time and never counted toward max_restarts.
+    inst = world.make(ready=ReadyCheck.parse(ready), port=8000, max_restarts=3)
     inst.start()
-    crash(world, inst, code=0, after=30)
-    assert inst.state == S.STARTING and inst.pid == 102 and inst.restarts == 1
-    assert world.changes[-1] == (S.STARTING, S.STARTING)
+    crash(world, inst, code=1, after=6)
+    assert inst.crashes_in_row == 1
+    assert inst.reason == f"exited with code 1 before it was ready (ready: {ready})"
+    assert inst.state == S.STARTING and inst.pid == 102  # the first one: at once
+    crash(world, inst, code=1, after=6)
+    assert inst.state == S.BACKOFF and inst.crashes_in_row == 2
+    world.timers.only_pending().fire()
+    crash(world, inst, code=1, after=600)
+    assert inst.state == S.ERRORED
+    assert inst.reason is not None and "gave up after 3 early exits in a row" in inst.reason
 
 
-def test_early_exits_back_off_doubling(world: World) -> None:
+def test_a_ready_instance_that_ran_past_min_uptime_resets_the_count(world: World) -> None:
+    inst = world.make(ready=ReadyCheck.parse("notify"))
+    inst.start()
+    crash(world, inst, code=1, after=1)
+    assert inst.crashes_in_row == 1
+    inst.mark_ready(102)
+    crash(world, inst, code=1, after=6)
+    assert inst.crashes_in_row == 0 and inst.state == S.STARTING
+    assert inst.reason == "exited with code 1"  # it had been ready
+
+
+def test_first_early_exit_restarts_at_once_then_back_off_doubles(world: World) -> None:
     inst = world.running(max_restarts=100)
+    first = crash(world, inst, code=2, after=1.0)  # SIGKILLed after 1 s, say
+    assert world.spawner.kills[-1] == (first, KILL)
+    assert inst.state == S.STARTING and inst.pid == 102
+    assert inst.crashes_in_row == 1 and inst.restarts == 1
+    assert world.timers.handles == []
+    assert world.changes[-1] == (S.RUNNING, S.STARTING)
     delays = []
-    for n in range(1, 7):
+    for n in range(2, 8):
         pid = crash(world, inst, code=2, after=0.2)
         assert world.spawner.kills[-1] == (pid, KILL)
         assert inst.state == S.BACKOFF
@@ -259,7 +294,7 @@ def test_early_exits_back_off_doubling(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("crashes", "delay"),
-    [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (9, 25.6), (10, 30.0), (11, 30.0)],
+    [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.2), (4, 0.4), (10, 25.6), (11, 30.0), (12, 30.0)],
 )
 def test_backoff_delay(crashes: int, delay: float) -> None:
     assert backoff_delay(crashes) == pytest.approx(delay)
@@ -272,8 +307,7 @@ def test_backoff_delay_is_capped_even_far_out() -> None:
 
 def test_max_restarts_early_exits_in_a_row_give_up(world: World) -> None:
     inst = world.running(max_restarts=3)
-    crash(world, inst, code=3)
-    world.timers.only_pending().fire()
+    crash(world, inst, code=3)  # at once
     crash(world, inst, code=3)
     world.timers.only_pending().fire()
     pid = crash(world, inst, code=3)
@@ -282,8 +316,7 @@ def test_max_restarts_early_exits_in_a_row_give_up(world: World) -> None:
     assert inst.exit_code == 3
     assert inst.reason is not None
     assert inst.reason.startswith("exited with code 3")
-    assert "gave up after 3 exits in a row" in inst.reason
-    assert "min_uptime (5s)" in inst.reason
+    assert "gave up after 3 early exits in a row (min_uptime 5s)" in inst.reason
     assert world.spawner.kills[-1] == (pid, KILL)
     assert world.timers.pending == []
     assert len(world.spawner.spawned) == 3
@@ -298,14 +331,15 @@ def test_give_up_reason_names_a_signal(world: World) -> None:
 
 
 def test_a_long_run_resets_the_crash_count(world: World) -> None:
-    inst = world.running(max_restarts=3)
-    crash(world, inst)
-    world.timers.only_pending().fire()
-    crash(world, inst)
+    inst = world.running(max_restarts=4)
+    into_backoff(world, inst)
     world.timers.only_pending().fire()
     assert inst.crashes_in_row == 2
-    crash(world, inst, after=10)  # up long enough: restarted at once, count reset
+    inst.mark_ready(inst.pid or 0)
+    crash(world, inst, after=10)  # ready and up long enough: restarted at once, count reset
     assert inst.state == S.STARTING and inst.crashes_in_row == 0
+    crash(world, inst)
+    assert inst.state == S.STARTING  # a first early exit again: at once
     crash(world, inst)
     assert inst.state == S.BACKOFF
     assert world.timers.only_pending().delay == pytest.approx(0.1)
@@ -351,11 +385,14 @@ def test_policy_on_failure_restarts_a_failure(world: World) -> None:
     inst = world.running(restart=RestartPolicy.ON_FAILURE)
     crash(world, inst, code=1, after=60)
     assert inst.state == S.STARTING and inst.restarts == 1
+    inst.mark_ready(102)
+    crash(world, inst, code=-15, after=0.1)
+    assert inst.state == S.STARTING and inst.restarts == 2
     crash(world, inst, code=-15, after=0.1)
     assert inst.state == S.BACKOFF
     assert inst.reason == "killed by SIGTERM"
     world.timers.only_pending().fire()
-    assert inst.state == S.STARTING and inst.restarts == 2
+    assert inst.state == S.STARTING and inst.restarts == 3
 
 
 def test_policy_always_restarts_a_clean_exit(world: World) -> None:
@@ -432,7 +469,7 @@ def test_stopping_exit_is_never_restarted_whatever_the_uptime(world: World) -> N
 
 def test_stop_during_backoff_cancels_the_timer(world: World) -> None:
     inst = world.running()
-    crash(world, inst)
+    into_backoff(world, inst)
     handle = world.timers.only_pending()
     inst.stop()
     assert handle.cancelled
@@ -441,7 +478,7 @@ def test_stop_during_backoff_cancels_the_timer(world: World) -> None:
     kills = list(world.spawner.kills)
     handle.fire()  # a callback that raced the cancel must not resurrect it
     assert inst.state == S.STOPPED
-    assert world.spawner.spawned == [101]
+    assert world.spawner.spawned == [101, 102]
     assert world.spawner.kills == kills
 
 
@@ -519,7 +556,10 @@ def test_start_while_stopping_starts_after_the_exit(world: World) -> None:
 def test_restart_when_down_starts(world: World, how: str) -> None:
     policy = RestartPolicy.ALWAYS if how == "backoff" else RestartPolicy.NEVER
     inst = world.make(restart=policy)
-    if how != "stopped":
+    if how == "backoff":
+        inst.start()
+        into_backoff(world, inst)
+    elif how != "stopped":
         inst.start()
         crash(world, inst, code=0 if how == "exited" else 1)
     assert inst.state.value == how
@@ -534,20 +574,19 @@ def test_restart_when_down_starts(world: World, how: str) -> None:
 def test_start_on_errored_clears_the_crash_count(world: World) -> None:
     inst = world.running(max_restarts=2)
     crash(world, inst)
-    world.timers.only_pending().fire()
     crash(world, inst)
     assert inst.state == S.ERRORED and inst.crashes_in_row == 2
     inst.start()
     assert inst.state == S.STARTING
     assert inst.crashes_in_row == 0
-    crash(world, inst)  # a fresh budget: one early exit is a back-off, not errored again
-    assert inst.state == S.BACKOFF
-    assert world.timers.only_pending().delay == pytest.approx(0.1)
+    assert inst.reason is None  # asked for: the old failure no longer explains anything
+    crash(world, inst)  # a fresh budget: one early exit restarts at once, not errored again
+    assert inst.state == S.STARTING and inst.crashes_in_row == 1
 
 
 def test_start_during_backoff_starts_now_with_a_fresh_count(world: World) -> None:
     inst = world.running()
-    crash(world, inst)
+    into_backoff(world, inst)
     crash_timer = world.timers.only_pending()
     inst.start()
     assert crash_timer.cancelled
@@ -569,9 +608,12 @@ def test_not_ready_terminates_and_counts_a_crash(world: World) -> None:
     inst.exited(101, -15)
     assert kill_timer.cancelled
     assert world.spawner.kills == [(101, TERM), (101, KILL)]
-    assert inst.state == S.BACKOFF
+    assert inst.state == S.STARTING and inst.pid == 102  # a first early exit: at once
     assert inst.reason == "not ready within 30s"
-    assert inst.crashes_in_row == 1
+    assert inst.crashes_in_row == 1 and inst.restarts == 1
+    inst.not_ready(102, "not ready within 30s")
+    inst.exited(102, -15)
+    assert inst.state == S.BACKOFF
     assert world.timers.only_pending().delay == pytest.approx(0.1)
 
 
@@ -580,7 +622,7 @@ def test_not_ready_crash_ignores_restart_never(world: World) -> None:
     inst.start()
     inst.not_ready(101, "port 5000 never opened")
     inst.exited(101, 0)
-    assert inst.state == S.BACKOFF
+    assert inst.state == S.STARTING and inst.crashes_in_row == 1
     assert inst.reason == "port 5000 never opened"
 
 
@@ -597,7 +639,6 @@ def test_not_ready_counts_toward_max_restarts(world: World) -> None:
     inst.start()
     inst.not_ready(101, "health check failed")
     inst.exited(101, -15)
-    world.timers.only_pending().fire()
     inst.not_ready(102, "health check failed")
     inst.exited(102, -15)
     assert inst.state == S.ERRORED
@@ -673,7 +714,7 @@ def test_spawn_error_on_start_is_errored_with_the_message(world: World) -> None:
 
 def test_spawn_error_when_leaving_backoff(world: World) -> None:
     inst = world.running()
-    crash(world, inst)
+    into_backoff(world, inst)
     world.spawner.fail = "fork failed"
     world.timers.only_pending().fire()
     assert inst.state == S.ERRORED and inst.reason == "fork failed"
@@ -743,13 +784,15 @@ def test_every_transition_reports_the_old_state(world: World) -> None:
     inst.start()
     inst.mark_ready(101)
     crash(world, inst, after=0.1)
+    crash(world, inst, after=0.1)
     world.timers.only_pending().fire()
     inst.stop()
-    inst.exited(102, -15)
+    inst.exited(103, -15)
     assert [(old, new) for _, old, new in seen] == [
         (S.STOPPED, S.STARTING),
         (S.STARTING, S.RUNNING),
-        (S.RUNNING, S.BACKOFF),
+        (S.RUNNING, S.STARTING),
+        (S.STARTING, S.BACKOFF),
         (S.BACKOFF, S.STARTING),
         (S.STARTING, S.STOPPING),
         (S.STOPPING, S.STOPPED),
@@ -770,3 +813,50 @@ def test_every_transition_reports_the_old_state(world: World) -> None:
 )
 def test_describe_exit(code: int, text: str) -> None:
     assert describe_exit(code) == text
+
+
+# -- a reload's replacement, reasons ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["exit", "not ready"])
+def test_a_replacement_is_never_restarted(world: World, how: str) -> None:
+    inst = world.make(ready=ReadyCheck.parse("notify"))
+    inst.replacement = True
+    inst.start()
+    if how == "not ready":
+        inst.not_ready(101, "not ready within 30s (ready: notify)")
+    inst.exited(101, 1)
+    assert inst.state == S.ERRORED  # the reload failed: no restart, no back-off timer
+    assert world.spawner.spawned == [101] and world.timers.pending == []
+    assert inst.reason == (
+        "not ready within 30s (ready: notify)"
+        if how == "not ready"
+        else "exited with code 1 before it was ready (ready: notify)"
+    )
+
+
+def test_a_restart_asked_for_clears_the_old_reason(world: World) -> None:
+    inst = world.running()
+    crash(world, inst, code=127)
+    assert inst.reason == "exited with code 127"
+    inst.mark_ready(102)
+    inst.restart()
+    assert inst.reason is None
+    inst.exited(102, -15)
+    inst.mark_ready(103)
+    assert inst.state == S.RUNNING and inst.reason is None
+
+
+def test_ready_is_a_fact_of_each_process(world: World) -> None:
+    inst = world.running()
+    crash(world, inst, after=60)  # ready and long-lived: at once, not early
+    assert inst.state == S.STARTING and inst.crashes_in_row == 0
+    crash(world, inst, after=60)  # this process never got ready: early, however long
+    assert inst.crashes_in_row == 1
+
+
+def test_memory_restart_keeps_its_reason(world: World) -> None:
+    inst = world.running()
+    inst.memory_restart("memory 530 MB > 512 MB")
+    assert inst.state == S.STOPPING and inst.reason == "memory 530 MB > 512 MB"
+    assert inst.restarts == 1

@@ -30,6 +30,7 @@ def test_system_unit_runs_the_daemon_as_the_user_with_notify_and_reload() -> Non
     )
     got = lines(text)
     assert "Type=notify" in got and "NotifyAccess=main" in got and "KillMode=mixed" in got
+    assert "Delegate=yes" in got  # the daemon's cgroups for its instances
     assert "User=alice" in got and "WorkingDirectory=/srv/shop app" in got
     assert (
         'ExecStart="/opt/venv/bin/python" "-m" "procman" "daemon" "-d" "/srv/shop app" '

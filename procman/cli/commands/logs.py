@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -85,6 +86,8 @@ def logs(
         params["lines"] = lines
     if since is not None:
         params["since"] = since
+    if follow:  # "until Ctrl-C", even if our parent started us with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for chunk in project.client.stream("logs", params):
             logview.log_lines(chunk["lines"], fmt)
