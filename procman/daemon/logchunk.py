@@ -3,8 +3,6 @@ bytes.replace and one writev. Its own module to keep logs.py under the layout's 
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -12,8 +10,6 @@ from procman.daemon import logtail
 
 if TYPE_CHECKING:
     from procman.daemon.logs import LogHub, _Pipe
-
-log = logging.getLogger("procman.logs")
 
 
 def write_chunk(
@@ -23,32 +19,17 @@ def write_chunk(
     writev of [time + prefix, the line begun in the last chunk, the chunk's lines],
     no slice or concatenation of the chunk (each copy of 1 MiB costs as much as the
     replace). False (nothing done) where the general path must run: a subscriber or a
-    sink wants the lines themselves, or the write would cross the rotation size."""
+    sink wants the lines themselves."""
     partial, tail = pipe.partial, len(data) - end - 1  # bytes after the last newline
     if hub.subscribers or hub.sink is not None or tail >= max_partial:
         return False
     prefix = hub._stamp(int(now * 1000)).encode() + pipe.prefix
     replaced = data.replace(b"\n", b"\n" + prefix)
-    body = memoryview(replaced)[: len(replaced) - len(prefix) - tail]
-    size = len(prefix) + len(partial) + len(body)
-    fd = hub._files.get(pipe.type_name)
-    if fd is None:
-        try:
-            fd = hub._open(pipe.type_name)
-        except OSError:
-            return False  # the general path counts what is dropped, and says why
-    if hub._sizes[pipe.type_name] + size > hub.max_size:
-        return False
+    stop = len(replaced) - len(prefix) - tail  # the chunk's whole lines end here
     try:
-        written = os.writev(fd, [prefix, partial, body])
-        hub._sizes[pipe.type_name] += written
-        if written < size:  # a short write (a full disk, a signal): the rest, in order
-            hub._put(fd, pipe.type_name, b"".join((prefix, partial, body))[written:])
+        append(hub, pipe.type_name, prefix + partial, replaced, stop)
     except OSError as exc:
-        hub.dropped_writes += 1
-        hub.dropped_lines += data.count(b"\n", 0, end + 1)
-        if hub.dropped_writes == 1 or exc.errno != errno.ENOSPC:
-            log.warning("cannot write %s log: %s (lines dropped)", pipe.type_name, exc)
+        hub.dropped(pipe.type_name, data.count(b"\n", 0, end + 1), exc)
     pipe.partial = data[end + 1 :] if tail else b""
     # memory keeps only the end of a big block: hand it just that end (+1 byte, so it
     # cuts at the same newline it would cut the whole block at)
@@ -59,3 +40,37 @@ def write_chunk(
         block = partial + data[: end + 1]
     hub.memory.remember(pipe.type_name, (now, pipe.label, pipe.stream, block))
     return True
+
+
+def append(hub: LogHub, type_name: str, head: bytes, replaced: bytes, stop: int) -> None:
+    """Append head + replaced[:stop] (whole lines; head begins the first) to the type's
+    file, rotating at a line end wherever the file would pass max_size (every line is in
+    exactly one file), with views of the chunk instead of copies."""
+    view, start = memoryview(replaced), 0
+    while True:
+        fd = hub._files.get(type_name)
+        if fd is None:
+            fd = hub._open(type_name)
+        room = hub.max_size - hub._sizes[type_name]
+        if len(head) + stop - start <= room:
+            _writev(hub, fd, type_name, head, view[start:stop])
+            return
+        cut = replaced.rfind(b"\n", start, start + max(room - len(head), 0)) + 1
+        if cut <= start:  # not one whole line fits in what is left
+            if hub._sizes[type_name] > 0:
+                hub._rotate(type_name)
+                continue
+            cut = replaced.find(b"\n", start, stop) + 1 or stop  # a huge line: a file of its own
+        _writev(hub, fd, type_name, head, view[start:cut])
+        head, start = b"", cut
+        hub._rotate(type_name)
+        if start >= stop:
+            return
+
+
+def _writev(hub: LogHub, fd: int, type_name: str, head: bytes, body: memoryview) -> None:
+    size = len(head) + len(body)
+    written = os.writev(fd, [head, body])
+    hub._sizes[type_name] += written
+    if written < size:  # a short write (a full disk, a signal): the rest, in order
+        hub._put(fd, type_name, (head + bytes(body))[written:])

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from procman.daemon.feed import Feed
-from procman.daemon.logchunk import write_chunk
+from procman.daemon.logchunk import append, write_chunk
 from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
 from procman.daemon.logtail import Item, Tails
 
@@ -208,8 +208,11 @@ class LogHub:
         """block holds whole lines, the last one ending in a newline."""
         now = time.time()  # memory keeps it whole: it orders reads across types
         prefix = self._stamp(int(now * 1000)).encode() + pipe.prefix
-        out = prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-        self._write(pipe.type_name, out)
+        replaced = block.replace(b"\n", b"\n" + prefix)
+        try:
+            append(self, pipe.type_name, prefix, replaced, len(replaced) - len(prefix))
+        except OSError as exc:
+            self.dropped(pipe.type_name, block.count(b"\n"), exc)
         item = (now, pipe.label, pipe.stream, block)
         self.memory.remember(pipe.type_name, item)
         for sub in self.subscribers:
@@ -222,34 +225,12 @@ class LogHub:
                 log.exception("log sink failed")
                 self.sink = None
 
-    def _write(self, type_name: str, data: bytes) -> None:
-        """Append whole lines; past max_size, rotate at a line boundary and go on."""
-        try:
-            while data:
-                fd = self._files.get(type_name)
-                if fd is None:
-                    fd = self._open(type_name)
-                room = self.max_size - self._sizes[type_name]
-                if len(data) <= room:
-                    self._put(fd, type_name, data)
-                    return
-                cut = data.rfind(b"\n", 0, room) + 1
-                if cut == 0:  # not one whole line fits in what is left
-                    if self._sizes[type_name] > 0:
-                        self._rotate(type_name)
-                        continue
-                    cut = data.find(b"\n") + 1 or len(data)  # a huge line: a file of its own
-                self._put(fd, type_name, data[:cut])
-                data = data[cut:]
-                self._rotate(type_name)
-        except OSError as exc:
-            # A full disk costs lines, never the daemon or the children.
-            self.dropped_writes += 1
-            self.dropped_lines += data.count(b"\n")
-            if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
-                log.warning(
-                    "cannot write %s log: %s (lines are dropped and counted)", type_name, exc
-                )
+    def dropped(self, type_name: str, lines: int, exc: OSError) -> None:
+        """A write failed: a full disk costs lines, never the daemon or the children."""
+        self.dropped_writes += 1
+        self.dropped_lines += lines
+        if self.dropped_writes == 1 or exc.errno != errno.ENOSPC:
+            log.warning("cannot write %s log: %s (lines are dropped and counted)", type_name, exc)
 
     def _open(self, type_name: str) -> int:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
