@@ -159,6 +159,11 @@ def run_token(pid: int) -> str | None:
 
 
 class ProcTree:
+    """The /proc way. A walk reads every /proc/<pid>/stat on the machine, so walks are
+    batched: the stop signals and exits of one turn of the loop (a scale from 1,000 to 10,
+    a shutdown) share one walk, instead of a walk each (that was O(instances²): 300
+    instances took 3.8 s to shut down, against 0.27 s with cgroups)."""
+
     kind = "proc"
     home: Path | None = None
 
@@ -167,6 +172,9 @@ class ProcTree:
         self.me = os.getpid()
         self.leaders: dict[int, str] = {}  # live main process -> its token
         self.seen: dict[tuple[int, int], int] = {}  # (pid, start time) -> leader, from walks
+        self._signals: list[tuple[int, int]] = []  # (leader, signal) for the next walk
+        self._exits: list[int] = []  # leaders gone, whose leftovers the next walk ends
+        self._due = False
 
     @contextlib.contextmanager
     def placing(self, token: str) -> Iterator[Spawn]:
@@ -178,19 +186,53 @@ class ProcTree:
     def adopt(self, pid: int) -> None:
         self.leaders[pid] = run_token(pid) or ""
 
-    def owned(self, leader: int) -> list[Proc]:
-        """Walk the daemon's subtree; what leader started (its main process excluded)."""
+    def signal(self, pid: int, sig: int) -> None:
+        self._signals.append((pid, sig))
+        self._schedule()
+
+    def exited(self, pid: int) -> None:
+        # after the restart that may follow: what the process left is attributed by token
+        # or by an earlier walk, not by its ancestry
+        self._exits.append(pid)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._due:
+            self._due = True
+            self.later(0, self.sweep)
+
+    def sweep(self) -> None:
+        """One walk for everything asked since the last: the signals, then the exits."""
+        self._due = False
+        signals, exits = self._signals, self._exits
+        self._signals, self._exits = [], []
+        if not signals and not exits:
+            return
+        owned = self.owned()
+        for leader, sig in signals:
+            for proc in owned.get(leader, ()):
+                if proc.pgid != leader:  # the group had killpg already
+                    send(proc.pid, sig)
+        for leader in exits:
+            for proc in owned.get(leader, ()):
+                send(proc.pid, signal.SIGKILL)
+            self.leaders.pop(leader, None)
+        if exits:
+            gone = set(exits)
+            self.seen = {k: v for k, v in self.seen.items() if v not in gone}
+
+    def owned(self) -> dict[int, list[Proc]]:
+        """Walk the daemon's subtree: what each leader started (main processes excluded)."""
         tree = subtree(self.me)
         tokens = {token: pid for pid, token in self.leaders.items()}
-        mine = []
+        mine: dict[int, list[Proc]] = {}
         for proc in tree.values():
             if proc.pid in self.leaders or proc.pid in self.keep:
                 continue
             owner = self._owner(proc, tree, tokens)
             if owner is not None:
                 self.seen[(proc.pid, proc.start)] = owner
-                if owner == leader:
-                    mine.append(proc)
+                mine.setdefault(owner, []).append(proc)
         return mine
 
     def _owner(self, proc: Proc, tree: dict[int, Proc], tokens: dict[str, int]) -> int | None:
@@ -210,23 +252,8 @@ class ProcTree:
                 return tokens[token]
         return None
 
-    def signal(self, pid: int, sig: int) -> None:
-        for proc in self.owned(pid):
-            if proc.pgid != pid:  # the group had killpg already
-                send(proc.pid, sig)
-
-    def exited(self, pid: int) -> None:
-        # after the restart that may follow: the walk costs milliseconds, and what the
-        # process left is attributed by token or by an earlier walk, not by its ancestry
-        self.later(0, lambda: self._reap(pid))
-
-    def _reap(self, pid: int) -> None:
-        for proc in self.owned(pid):
-            send(proc.pid, signal.SIGKILL)
-        self.leaders.pop(pid, None)
-        self.seen = {k: v for k, v in self.seen.items() if v != pid}
-
     def end_all(self) -> int:
+        self._signals, self._exits = [], []
         self.leaders.clear()
         self.seen.clear()
         return end_subtree(self.keep)
