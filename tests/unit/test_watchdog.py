@@ -41,6 +41,14 @@ def group() -> Iterator[subprocess.Popen]:
         proc.wait(timeout=5)
 
 
+@pytest.fixture
+def cgroup(tmp_path: Path) -> Path:
+    """A directory standing for the daemon's cgroup: the script writes cgroup.kill there."""
+    folder = tmp_path / "cg"
+    folder.mkdir()
+    return folder
+
+
 def run(path: str, lines: str) -> None:
     watchdog = subprocess.Popen(
         ["/bin/sh", "-c", SCRIPT], stdin=subprocess.PIPE, env={"PATH": path}, text=True
@@ -54,22 +62,18 @@ def run(path: str, lines: str) -> None:
 
 
 def test_a_clean_close_ends_nothing_and_touches_no_cgroup(
-    path: str, group: subprocess.Popen, tmp_path: Path
+    path: str, group: subprocess.Popen, cgroup: Path
 ) -> None:
     # every instance was forgotten: the daemon's clean exit. A cgroup line once made the
     # awk branch read the cgroup's path as a group to kill (and wait 2 s at every exit).
-    cgroup = tmp_path / "cg"
-    cgroup.mkdir()
     run(path, f"+{group.pid}\n-{group.pid}\nc{cgroup}\n")
     assert group.poll() is None
     assert not (cgroup / "cgroup.kill").exists()
 
 
 def test_a_listed_group_is_ended_and_the_cgroup_killed(
-    path: str, group: subprocess.Popen, tmp_path: Path
+    path: str, group: subprocess.Popen, cgroup: Path
 ) -> None:
-    cgroup = tmp_path / "cg"
-    cgroup.mkdir()
     run(path, f"+1\n+{group.pid}\n-1\nc{cgroup}\n")
     wait_until(lambda: group.poll() is not None, 5, "the listed group ended")
     assert group.returncode == -signal.SIGTERM
