@@ -1,5 +1,7 @@
 """The log capture's hot path for one chunk (LogHub._on_readable's common case): one
-bytes.replace and one writev. Its own module to keep logs.py under the layout's size."""
+bytes.replace on the loop's thread, and the write it hands to the log writer's thread
+(logwriter.py): a writev, two where the file rotates. Its own module to keep logs.py
+under the layout's size."""
 
 from __future__ import annotations
 
@@ -26,10 +28,8 @@ def write_chunk(
     prefix = hub._stamp(int(now * 1000)).encode() + pipe.prefix
     replaced = data.replace(b"\n", b"\n" + prefix)
     stop = len(replaced) - len(prefix) - tail  # the chunk's whole lines end here
-    try:
-        append(hub, pipe.type_name, prefix + partial, replaced, stop)
-    except OSError as exc:
-        hub.dropped(pipe.type_name, data.count(b"\n", 0, end + 1), exc)
+    head = prefix + partial
+    hub.writer.submit(len(head) + stop, write_lines, hub, pipe.type_name, head, replaced, stop)
     pipe.partial = data[end + 1 :] if tail else b""
     # memory keeps only the end of a big block: hand it just that end (+1 byte, so it
     # cuts at the same newline it would cut the whole block at)
@@ -40,6 +40,15 @@ def write_chunk(
         block = partial + data[: end + 1]
     hub.memory.remember(pipe.type_name, (now, pipe.label, pipe.stream, block))
     return True
+
+
+def write_lines(hub: LogHub, type_name: str, head: bytes, replaced: bytes, stop: int) -> None:
+    """append(), a failed write counted (a full disk costs lines, never the daemon): a job
+    of the log writer's thread (logwriter.py)."""
+    try:
+        append(hub, type_name, head, replaced, stop)
+    except OSError as exc:
+        hub.dropped(type_name, head.count(b"\n") + replaced.count(b"\n", 0, stop), exc)
 
 
 def append(hub: LogHub, type_name: str, head: bytes, replaced: bytes, stop: int) -> None:

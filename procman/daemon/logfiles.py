@@ -13,7 +13,8 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -33,19 +34,45 @@ def rotated(path: Path, n: int) -> Path:
     return path.with_name(f"{path.name}.{n}")
 
 
-def rotate(path: Path, keep: int) -> None:
-    """web.log -> web.log.1 -> ... -> web.log.<keep>; the oldest beyond keep goes."""
+def rotate(path: Path, keep: int, discard: Callable[[Path], None] | None = None) -> None:
+    """web.log -> web.log.1 -> ... -> web.log.<keep>; the oldest beyond keep goes. With
+    discard, it is renamed out of sight (`.web.log.5.gone-N`) and handed to discard to
+    unlink later: freeing a big file's pages is the slowest step of a rotation."""
     try:
         if keep <= 0:
-            path.unlink(missing_ok=True)
+            _drop(path, discard)
             return
-        rotated(path, keep).unlink(missing_ok=True)
+        _drop(rotated(path, keep), discard)
         for n in range(keep - 1, 0, -1):
             older = rotated(path, n)
             if older.exists():
                 older.rename(rotated(path, n + 1))
         path.rename(rotated(path, 1))
     except FileNotFoundError:
+        pass
+
+
+GONE = ".gone-"  # in the name of a file rotated out and not yet unlinked
+
+
+def _drop(path: Path, discard: Callable[[Path], None] | None) -> None:
+    if discard is None:
+        path.unlink(missing_ok=True)
+        return
+    gone = path.with_name(f".{path.name}{GONE}{time.monotonic_ns()}")
+    try:
+        path.rename(gone)
+    except FileNotFoundError:
+        return
+    discard(gone)
+
+
+def remove_gone(logs_dir: Path) -> None:
+    """Files rotated out by a daemon that died before it unlinked them."""
+    try:
+        for path in logs_dir.glob(f".*{GONE}*"):
+            path.unlink(missing_ok=True)
+    except OSError:
         pass
 
 

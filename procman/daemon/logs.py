@@ -3,14 +3,16 @@ and the two file operations an operator asks for (flush, reopen).
 
 Each instance has two pipes, stdout and stderr, read apart. The hot path works on chunks,
 never line by line in Python: one read of up to 1 MiB, one bytes.replace to put
-`ISO-time id | ` (stdout) or `ISO-time id ! ` (stderr) in front of every line, one write.
+`ISO-time id | ` (stdout) or `ISO-time id ! ` (stderr) in front of every line, one writev.
 Lines in one chunk share the timestamp of the read that brought them. Both streams of a
 type go to one file, in the order the daemon read them: exact within a stream, and between
 the two as close as the reads (a child that needs them interleaved exactly can run with
 `2>&1`).
 
-Everything here runs on the loop's one thread, so a flush or a reopen happens between two
-chunk writes, never inside one: no line in flight is lost or written twice.
+The writes themselves run on the log writer's thread (logwriter.py), in order; everything
+that touches the files otherwise (a flush, a reopen, reading them back, the exit) drains
+it first, so a flush or a reopen happens between two chunk writes, never inside one: no
+line in flight is lost or written twice.
 """
 
 from __future__ import annotations
@@ -27,9 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from procman.daemon.feed import Feed
-from procman.daemon.logchunk import append, write_chunk
-from procman.daemon.logfiles import MARKS, OUT, Line, read_tail, remove_files, rotate, type_names
+from procman.daemon.logchunk import write_chunk, write_lines
+from procman.daemon.logfiles import (
+    MARKS,
+    OUT,
+    Line,
+    read_tail,
+    remove_files,
+    remove_gone,
+    rotate,
+    type_names,
+)
 from procman.daemon.logtail import Item, Tails
+from procman.daemon.logwriter import LogWriter
 
 log = logging.getLogger("procman.logs")
 
@@ -93,6 +105,9 @@ class LogHub:
         self._stamp_second = -1
         self._stamp_text = ""
         self._system_pipe = _Pipe(SYSTEM, SYSTEM, OUT, _prefix(SYSTEM, OUT))
+        self.writer = LogWriter()  # owns the files (_files, _sizes) while it has work
+        self.janitor = LogWriter("procman-logs-unlink")  # rotated-out files (logfiles.rotate)
+        remove_gone(logs_dir)
 
     # -- pipes --------------------------------------------------------------------------
 
@@ -112,9 +127,16 @@ class LogHub:
     def close(self) -> None:
         for fd in list(self._pipes):
             self._drain_and_close(fd)
+        self.writer.close()
+        self.janitor.close()
         for fd in self._files.values():
             os.close(fd)
         self._files.clear()
+
+    def settle(self) -> None:
+        """Until every write and unlink handed to the threads is done (an update's exec)."""
+        self.writer.drain()
+        self.janitor.drain()
 
     def read_now(self, fd: int) -> None:
         """Take in what the pipe holds right now (its writer just exited: its last lines
@@ -209,10 +231,8 @@ class LogHub:
         now = time.time()  # memory keeps it whole: it orders reads across types
         prefix = self._stamp(int(now * 1000)).encode() + pipe.prefix
         replaced = block.replace(b"\n", b"\n" + prefix)
-        try:
-            append(self, pipe.type_name, prefix, replaced, len(replaced) - len(prefix))
-        except OSError as exc:
-            self.dropped(pipe.type_name, block.count(b"\n"), exc)
+        stop = len(replaced) - len(prefix)
+        self.writer.submit(stop, write_lines, self, pipe.type_name, prefix, replaced, stop)
         item = (now, pipe.label, pipe.stream, block)
         self.memory.remember(pipe.type_name, item)
         for sub in self.subscribers:
@@ -251,7 +271,10 @@ class LogHub:
         fd = self._files.pop(type_name, None)
         if fd is not None:
             os.close(fd)
-        rotate(self.logs_dir / f"{type_name}.log", self.keep)
+        rotate(self.logs_dir / f"{type_name}.log", self.keep, self._discard)
+
+    def _discard(self, path: Path) -> None:
+        self.janitor.submit(0, path.unlink, True, background=True)  # missing_ok
 
     def files(self, type_name: str) -> dict[str, str]:
         """Where a type's output goes (stdout and stderr alike): `describe` shows it."""
@@ -264,6 +287,7 @@ class LogHub:
         unlinked and the current one made anew, empty, at once; the memory tail goes too.
         Unlink and reopen, not truncate: a reader that has the old file open (a log shipper,
         `tail -f`) still reads it to its end, and the next chunk starts the new file."""
+        self.writer.drain()
         names = [type_name] if type_name is not None else self.known_types()
         done: list[dict[str, object]] = []
         for name in names:
@@ -286,6 +310,7 @@ class LogHub:
         """Close every log file; the next line of a type opens `<type>.log` by its path again
         (appending, or creating it). For an external logrotate that moved the files: what
         was written before this went to the moved file, what comes after to the new one."""
+        self.writer.drain()
         names = sorted(self._files)
         for fd in self._files.values():
             os.close(fd)
@@ -295,6 +320,7 @@ class LogHub:
 
     def known_types(self) -> list[str]:
         """Types with a file on disk, an open file or lines in memory."""
+        self.writer.drain()
         return sorted({*type_names(self.logs_dir), *self._files, *self.memory.blocks})
 
     # -- queries ------------------------------------------------------------------------
@@ -333,6 +359,7 @@ class LogHub:
         since: float | None = None,
     ) -> list[Line]:
         """Like tail(), from the files on disk, across rotations: for more than memory holds."""
+        self.writer.drain()
         return read_tail(self.logs_dir, count, type_name, label, stream, since)
 
     def tail(

@@ -252,6 +252,7 @@ class Updater:
             "new_version": new_version,
             "exec_at": time.monotonic(),
         }
+        self.supervisor.logs.settle()  # every line handed over is in the files
         description = self.description(reply)
         keep = Resume(description).kept_fds()  # which also reads back what was written
         data_fd = memfd("procman-update", json.dumps(description).encode())

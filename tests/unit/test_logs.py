@@ -789,6 +789,7 @@ def test_the_hot_path_writes_what_the_general_path_writes(
             rig.hub.subscribers.clear()
             rig.close_writer("web.1")
             rig.wait_for(lambda hub=rig.hub, fd=fd: fd not in hub._pipes)
+            rig.hub.settle()
             files = {p.name: p.read_bytes() for p in sorted(rig.logs_dir.iterdir())}
             results.append((files, rig.tail_lines(1000)))
         finally:
