@@ -116,13 +116,24 @@ processes:
     pm.run("start")
     pm.wait_log("count.1 line 1999")
     logs = pm.root / ".procman" / "logs"
-    names = sorted(f.name for f in logs.glob("count.log*"))
-    assert names == ["count.log", "count.log.1", "count.log.2", "count.log.3"]
-    # rename-and-reopen: the kept files hold consecutive lines, none lost or doubled
-    text = "".join(
-        (logs / n).read_text() for n in ("count.log.3", "count.log.2", "count.log.1", "count.log")
+    kept = ["count.log.3", "count.log.2", "count.log.1", "count.log"]
+
+    def numbers_on_disk() -> list[int]:
+        text = "".join((logs / n).read_text() for n in kept if (logs / n).exists())
+        return [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
+
+    # `logs` answered from memory: the last writes and a rotation (its renames one by one)
+    # may still be on the daemon's log writer thread for a moment
+    wait_until(
+        lambda: (
+            sorted(f.name for f in logs.glob("count.log*")) == sorted(kept)
+            and numbers_on_disk()[-1:] == [1999]
+        ),
+        20,
+        "the log files settled",
     )
-    numbers = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
+    # rename-and-reopen: the kept files hold consecutive lines, none lost or doubled
+    numbers = numbers_on_disk()
     assert numbers == list(range(numbers[0], 2000))
     assert all(f.stat().st_size < 20 * 1024 + 8 * 1024 for f in logs.glob("count.log*"))
     # `logs -n` reaches past the current file into the rotated ones
