@@ -1,5 +1,5 @@
 """Hardening (issue 6): who may talk to the daemon, what it shows of secrets, and the control
-protocol under attack (SPEC §4, §6; docs/protocol.md)."""
+protocol under attack (docs/protocol.md, docs/reliability.md)."""
 
 from __future__ import annotations
 

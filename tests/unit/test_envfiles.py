@@ -1,4 +1,4 @@
-""".env reading and the environment layering of SPEC §3."""
+""".env reading and the environment layering (docs/formation.md, "Environment of an instance")."""
 
 from __future__ import annotations
 
