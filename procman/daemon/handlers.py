@@ -14,7 +14,7 @@ from typing import Any
 from procman import __version__, protocol
 from procman.config.describe import describe_formation
 from procman.daemon import describe, report, targets
-from procman.daemon.logfiles import STREAMS
+from procman.daemon.logfiles import STREAMS, LogQuery
 from procman.daemon.logs import LogHub, Subscriber
 from procman.daemon.logtail import split_lines
 from procman.daemon.server import Handoff, Stream
@@ -137,7 +137,9 @@ class Handlers:
         if since is not None and not math.isfinite(since):
             raise ProcmanError("since must be a finite unix time", ErrorCode.BAD_PARAMS)
         type_name, label = self._log_target(target)
-        tail = [list(item) for item in self.hub.lines(lines, type_name, label, stream, since)]
+        tail = [
+            list(item) for item in self.hub.lines(LogQuery(lines, type_name, label, stream, since))
+        ]
         if not follow:
             return {"lines": tail}
         sub = Subscriber(type_name, label, stream)

@@ -16,7 +16,7 @@ from pathlib import Path
 from procman.daemon import conflicts, descendants, limits, spawn
 from procman.daemon.instance import Instance
 from procman.daemon.listeners import HeldSockets
-from procman.daemon.logfiles import ERR, OUT
+from procman.daemon.logfiles import ERR, OUT, LogQuery
 from procman.daemon.logs import LogHub
 from procman.daemon.readiness import ReadinessTracker
 from procman.daemon.reaper import Reaper
@@ -176,7 +176,7 @@ class Launcher:
 
     def _diagnose(self, inst: Instance, spawned: float, env_port: str | None) -> None:
         """An early exit: if its output says the address was in use, who holds the port."""
-        lines = self.logs.tail(conflicts.TAIL_LINES, label=str(inst.id))
+        lines = self.logs.tail(LogQuery(conflicts.TAIL_LINES, label=str(inst.id)))
         line = conflicts.bind_error([row[2] for row in lines if row[0] >= spawned])
         if line is None:
             inst.port_conflict = None

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +29,25 @@ _STREAM_OF = {"| ": OUT, "! ": ERR}
 
 #: (unix time, id, text, stream): a line as the daemon hands it out
 Line = tuple[float, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Which lines a reader wants: the last `count`, of one type (`type_name`) or one
+    instance (`label`), of one stream, none older than `since` (unix time); None is any."""
+
+    count: int
+    type_name: str | None = None
+    label: str | None = None
+    stream: str | None = None
+    since: float | None = None
+
+    @property
+    def type_of(self) -> str | None:
+        """The type whose files and memory hold these lines: an instance's are its type's."""
+        if self.type_name is None and self.label is not None:
+            return self.label.rpartition(".")[0] or self.label
+        return self.type_name
 
 
 def rotated(path: Path, n: int) -> Path:
@@ -188,21 +208,16 @@ def _type_tail(
     return [line for part in reversed(found) for line in part][-lines:]
 
 
-def read_tail(
-    logs_dir: Path,
-    lines: int,
-    type_name: str | None = None,
-    label: str | None = None,
-    stream: str | None = None,
-    since: float | None = None,
-) -> list[Line]:
-    """The last `lines` lines across types (merged by time) and their rotated files, of one
-    type, one instance (`label`), one stream, and not older than `since` (unix time)."""
+def read_tail(logs_dir: Path, query: LogQuery) -> list[Line]:
+    """The lines `query` asks for, from the files: across types (merged by time) and each
+    type's rotated files."""
+    lines = query.count
     if lines <= 0:
         return []
-    if type_name is None and label is not None:
-        type_name = label.rpartition(".")[0] or label  # an instance's lines are in its type's
+    type_name = query.type_of
     names = [type_name] if type_name is not None else type_names(logs_dir)
-    per_type = [_type_tail(logs_dir, name, lines, label, stream, since) for name in names]
+    per_type = [
+        _type_tail(logs_dir, name, lines, query.label, query.stream, query.since) for name in names
+    ]
     merged = list(heapq.merge(*per_type, key=lambda item: item[0]))
     return merged[-lines:]

@@ -34,6 +34,7 @@ from procman.daemon.logfiles import (
     MARKS,
     OUT,
     Line,
+    LogQuery,
     read_tail,
     remove_files,
     remove_gone,
@@ -159,7 +160,7 @@ class LogHub:
         for fd, pipe in list(self._pipes.items()):
             while pipe.label == label and fd in self._pipes and self._readable_now(fd):
                 self._on_readable(fd)
-        return [text for _, _, text, _ in self.tail(count, label=label)]  # both streams
+        return [text for _, _, text, _ in self.tail(LogQuery(count, label=label))]  # both streams
 
     @staticmethod
     def _readable_now(fd: int) -> bool:
@@ -325,53 +326,31 @@ class LogHub:
 
     # -- queries ------------------------------------------------------------------------
 
-    def lines(
-        self,
-        count: int,
-        type_name: str | None = None,
-        label: str | None = None,
-        stream: str | None = None,
-        since: float | None = None,
-    ) -> list[Line]:
-        """The last `count` lines (of a type, an instance, a stream, not older than since),
-        merged in time order: from memory when it holds the answer, else from the files.
-        Without since, memory answers when it has `count` lines (under a flood they may skip
-        the heads of chunks too big to keep whole). With since, it answers only if it holds
-        every line of that window: nothing older than since was let go."""
-        found = self.tail(count, type_name, label, stream, since)
-        if since is None:
-            if len(found) >= count:
+    def lines(self, query: LogQuery) -> list[Line]:
+        """The lines `query` asks for, merged in time order: from memory when it holds the
+        answer, else from the files. Without since, memory answers when it has `count`
+        lines (under a flood they may skip the heads of chunks too big to keep whole). With
+        since, it answers only if it holds every line of that window: nothing older than
+        since was let go."""
+        found = self.tail(query)
+        if query.since is None:
+            if len(found) >= query.count:
                 return found
         else:
-            if type_name is None and label is not None:
-                type_name = label.rpartition(".")[0] or label
+            type_name = query.type_of
             names = [type_name] if type_name is not None else self.known_types()
-            if self.memory.holds_since(names, since):
+            if self.memory.holds_since(names, query.since):
                 return found
-        return self.file_tail(count, type_name, label, stream, since) or found
+        return self.file_tail(query) or found
 
-    def file_tail(
-        self,
-        count: int,
-        type_name: str | None = None,
-        label: str | None = None,
-        stream: str | None = None,
-        since: float | None = None,
-    ) -> list[Line]:
+    def file_tail(self, query: LogQuery) -> list[Line]:
         """Like tail(), from the files on disk, across rotations: for more than memory holds."""
         self.writer.drain()
-        return read_tail(self.logs_dir, count, type_name, label, stream, since)
+        return read_tail(self.logs_dir, query)
 
-    def tail(
-        self,
-        count: int,
-        type_name: str | None = None,
-        label: str | None = None,
-        stream: str | None = None,
-        since: float | None = None,
-    ) -> list[Line]:
-        """The last `count` lines in memory, merged across types in time order."""
-        return self.memory.lines(count, type_name, label, stream, since)
+    def tail(self, query: LogQuery) -> list[Line]:
+        """The lines `query` asks for that memory holds, merged across types in time order."""
+        return self.memory.lines(query)
 
     def forget(self, type_name: str) -> None:
         fd = self._files.pop(type_name, None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from procman.daemon.logfiles import Line
+from procman.daemon.logfiles import Line, LogQuery
 
 TAIL_BYTES = 256 * 1024  # per type, for `logs -n`
 TAIL_BLOCK = 32 * 1024  # of a big chunk only its end is kept for the tail
@@ -60,15 +60,10 @@ class Tails:
         self.blocks.pop(type_name, None)
         self._sizes.pop(type_name, None)
 
-    def lines(
-        self,
-        count: int,
-        type_name: str | None = None,
-        label: str | None = None,
-        stream: str | None = None,
-        since: float | None = None,
-    ) -> list[Line]:
-        """The last `count` lines in memory, merged across types in time order."""
+    def lines(self, query: LogQuery) -> list[Line]:
+        """The lines `query` asks for that memory holds, merged across types in time order."""
+        count, label, stream, since = query.count, query.label, query.stream, query.since
+        type_name = query.type_of
         picked: list[tuple[float, int, str, str, str]] = []
         seq = 0
         for name, blocks in self.blocks.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from procman.daemon.logfiles import BLOCK, blocks_backwards, parse, read_tail, type_files
+from procman.daemon.logfiles import BLOCK, LogQuery, blocks_backwards, parse, read_tail, type_files
 
 T0 = 1_796_000_000  # a whole second, in UTC below
 
@@ -95,27 +95,29 @@ def test_type_files_newest_first(rotated: Path) -> None:
 
 
 def test_tail_reaches_into_rotated_files(rotated: Path) -> None:
-    rows = read_tail(rotated, 1500, "web")
+    rows = read_tail(rotated, LogQuery(1500, "web"))
     assert texts(rows)[0] == "web.1 out 1500" and texts(rows)[-1] == "web.1 err 2999"
     assert [t for t, _, _, _ in rows] == [float(T0 + n) for n in range(1500, 3000)]
 
 
 def test_a_filtered_tail_skips_nothing_in_the_middle_of_a_file(rotated: Path) -> None:
     """The matches of an instance or a stream are spread through the files: all of them."""
-    rows = read_tail(rotated, 1500, label="web.2")
+    rows = read_tail(rotated, LogQuery(1500, label="web.2"))
     assert texts(rows) == [f"web.2 out {n}" for n in range(1, 3000, 3)]  # 1000: every one
-    rows = read_tail(rotated, 900, "web", stream="err")
+    rows = read_tail(rotated, LogQuery(900, "web", stream="err"))
     assert texts(rows) == [f"web.1 err {n}" for n in range(2, 3000, 3)][-900:]
-    rows = read_tail(rotated, 10, label="web.1", stream="out")
+    rows = read_tail(rotated, LogQuery(10, label="web.1", stream="out"))
     assert texts(rows) == [f"web.1 out {n}" for n in range(2970, 3000, 3)]
 
 
 def test_since_stops_at_the_first_older_line(rotated: Path) -> None:
-    rows = read_tail(rotated, 100_000, "web", since=T0 + 1995.5)
+    rows = read_tail(rotated, LogQuery(100_000, "web", since=T0 + 1995.5))
     assert texts(rows) == [texts_of(n) for n in range(1996, 3000)]  # across web.log.1
-    assert read_tail(rotated, 3, "web", since=T0 + 1995.5) == read_tail(rotated, 3, "web")
-    assert read_tail(rotated, 100, "web", since=T0 + 5000) == []
-    assert len(read_tail(rotated, 100_000, "web", since=T0 - 1)) == 3000
+    assert read_tail(rotated, LogQuery(3, "web", since=T0 + 1995.5)) == read_tail(
+        rotated, LogQuery(3, "web")
+    )
+    assert read_tail(rotated, LogQuery(100, "web", since=T0 + 5000)) == []
+    assert len(read_tail(rotated, LogQuery(100_000, "web", since=T0 - 1))) == 3000
 
 
 def texts_of(n: int) -> str:
@@ -127,11 +129,11 @@ def test_types_merge_in_time_order(rotated: Path) -> None:
     web = [(T0 + n, texts_of(n)) for n in range(2980, 3000)]
     worker = [(T0 + 2985, "job 298"), (T0 + 2995, "job 299")]
     expected = sorted(web + worker, key=lambda row: row[0])  # stable: web first on a tie
-    rows = read_tail(rotated, 12, since=T0 + 2980)
+    rows = read_tail(rotated, LogQuery(12, since=T0 + 2980))
     assert [(t, text) for t, _, text, _ in rows] == expected[-12:]
-    assert len(read_tail(rotated, 100, since=T0 + 2980)) == 22
+    assert len(read_tail(rotated, LogQuery(100, since=T0 + 2980))) == 22
 
 
 def test_nothing_to_read(tmp_path: Path) -> None:
-    assert read_tail(tmp_path / "none", 10) == []
-    assert read_tail(tmp_path, 0) == []
+    assert read_tail(tmp_path / "none", LogQuery(10)) == []
+    assert read_tail(tmp_path, LogQuery(0)) == []

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from procman.daemon import logchunk, logs, logtail
+from procman.daemon.logfiles import LogQuery
 from procman.daemon.logs import MAX_PARTIAL, SUBSCRIBER_QUEUE, LogHub, Subscriber
 
 LINE_RE = re.compile(
@@ -90,7 +91,7 @@ class Rig:
         return [(label, text) for _, label, _, text in self.file(type_name)]
 
     def tail_lines(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [(label, text) for _, label, text, _ in self.hub.tail(*args, **kwargs)]
+        return [(label, text) for _, label, text, _ in self.hub.tail(LogQuery(*args, **kwargs))]
 
     def close(self) -> None:
         try:
@@ -282,7 +283,7 @@ def test_tail_merges_types_in_time_order(history: Rig) -> None:
         ("web.1", "a2"),
         ("web.1", "a3"),
     ]
-    stamps = [now for now, _, _, _ in history.hub.tail(10)]
+    stamps = [now for now, _, _, _ in history.hub.tail(LogQuery(10))]
     assert stamps == sorted(stamps)
 
 
@@ -314,7 +315,7 @@ def test_tail_filters_by_label(history: Rig) -> None:
 
 
 def test_tail_of_an_empty_hub(rig: Rig) -> None:
-    assert rig.hub.tail(10) == []
+    assert rig.hub.tail(LogQuery(10)) == []
 
 
 def test_tail_splits_only_at_newlines_like_the_file(rig: Rig) -> None:
@@ -515,7 +516,7 @@ def test_stderr_lines_are_marked_in_the_file(both: Rig) -> None:
 
 
 def test_tail_rows_carry_the_stream_and_filter_by_it(both: Rig) -> None:
-    assert [(text, stream) for _, _, text, stream in both.hub.tail(10)] == [
+    assert [(text, stream) for _, _, text, stream in both.hub.tail(LogQuery(10))] == [
         ("a", "out"),
         ("b", "err"),
         ("c", "out"),
@@ -526,14 +527,14 @@ def test_tail_rows_carry_the_stream_and_filter_by_it(both: Rig) -> None:
 
 
 def test_the_file_reads_back_with_its_streams(both: Rig) -> None:
-    rows = both.hub.file_tail(10)
+    rows = both.hub.file_tail(LogQuery(10))
     assert [(label, text, stream) for _, label, text, stream in rows] == [
         ("web.1", "a", "out"),
         ("web.1", "b", "err"),
         ("web.1", "c", "out"),
     ]
-    assert [text for _, _, text, _ in both.hub.file_tail(10, stream="err")] == ["b"]
-    memory = both.hub.tail(10)  # the same lines; times to the millisecond
+    assert [text for _, _, text, _ in both.hub.file_tail(LogQuery(10, stream="err"))] == ["b"]
+    memory = both.hub.tail(LogQuery(10))  # the same lines; times to the millisecond
     assert [row[1:] for row in rows] == [row[1:] for row in memory]
     assert all(abs(f[0] - m[0]) < 0.001 for f, m in zip(rows, memory, strict=True))
 
@@ -568,7 +569,7 @@ def test_subscriber_of_one_stream(rig: Rig) -> None:
 
 def test_system_lines_are_stdout(rig: Rig) -> None:
     rig.hub.system("web.1 started (pid 1)")
-    assert [(label, text, stream) for _, label, text, stream in rig.hub.tail(5)] == [
+    assert [(label, text, stream) for _, label, text, stream in rig.hub.tail(LogQuery(5))] == [
         ("procman", "web.1 started (pid 1)", "out")
     ]
     assert (rig.logs_dir / "procman.log").read_text().endswith(" procman | web.1 started (pid 1)\n")
@@ -618,14 +619,14 @@ def test_lines_answer_from_memory_when_it_holds_every_line_asked_for(
             return real(*args, **kwargs)
 
         monkeypatch.setattr(rig.hub, "file_tail", counted)
-        assert texts(rig.hub.lines(5)) == [f"line {n}" for n in range(35, 40)]
+        assert texts(rig.hub.lines(LogQuery(5))) == [f"line {n}" for n in range(35, 40)]
         assert reads == []  # memory had them
-        assert texts(rig.hub.lines(30)) == [f"line {n}" for n in range(10, 40)]
+        assert texts(rig.hub.lines(LogQuery(30))) == [f"line {n}" for n in range(10, 40)]
         assert reads == [1]  # more than memory holds: the file
         since = clock.now - 2.5  # the last three lines (one a second)
-        assert texts(rig.hub.lines(100, since=since)) == ["line 37", "line 38", "line 39"]
+        assert texts(rig.hub.lines(LogQuery(100, since=since))) == ["line 37", "line 38", "line 39"]
         assert reads == [1]  # memory reaches back past since
-        assert texts(rig.hub.lines(100, since=clock.now - 34.5)) == [
+        assert texts(rig.hub.lines(LogQuery(100, since=clock.now - 34.5))) == [
             f"line {n}" for n in range(5, 40)
         ]
         assert reads == [1, 1]  # since is older than memory: the file
@@ -645,13 +646,13 @@ def test_lines_of_an_earlier_daemon_come_from_the_files(tmp_path: Path) -> None:
         rig.pipe("web.1")
         rig.write("web.1", b"after\n")
         rig.drained("web.1")
-        assert [(t, s) for _, _, t, s in rig.hub.lines(10)] == [
+        assert [(t, s) for _, _, t, s in rig.hub.lines(LogQuery(10))] == [
             ("before", "out"),
             ("before on stderr", "err"),
             ("after", "out"),
         ]
-        assert texts(rig.hub.lines(10, since=rig.hub.memory.started - 1)) == ["after"]
-        assert texts(rig.hub.lines(10, stream="err")) == ["before on stderr"]
+        assert texts(rig.hub.lines(LogQuery(10, since=rig.hub.memory.started - 1))) == ["after"]
+        assert texts(rig.hub.lines(LogQuery(10, stream="err"))) == ["before on stderr"]
     finally:
         rig.close()
 
@@ -682,14 +683,14 @@ def test_flush_empties_the_files_and_loses_no_line_in_flight(rig: Rig, tmp_path:
     assert rig.hub.flush() == [{"type": "web", "files": names, "bytes": sizes}]
     assert sorted(p.name for p in rig.logs_dir.iterdir()) == ["web.log"]
     assert (rig.logs_dir / "web.log").read_bytes() == b""
-    assert rig.hub.tail(10) == []  # memory is flushed too
+    assert rig.hub.tail(LogQuery(10)) == []  # memory is flushed too
     rig.write("web.1", b"00\nline 101\n")
     rig.drained("web.1")
     before = [(kept / p.name).read_bytes() for p in old]
     after = (rig.logs_dir / "web.log").read_bytes()
     assert numbers_in(*before) == list(range(100))  # up to the flush, in the old files
     assert numbers_in(after) == [100, 101]  # from it, in the new one: none lost or twice
-    assert texts(rig.hub.lines(10)) == ["line 100", "line 101"]
+    assert texts(rig.hub.lines(LogQuery(10))) == ["line 100", "line 101"]
 
 
 def test_flush_of_one_type_leaves_the_others(rig: Rig) -> None:
@@ -712,7 +713,7 @@ def test_flush_of_files_no_pipe_writes_to(rig: Rig) -> None:
     (rig.logs_dir / "gone.log.gz").write_text("not ours to touch")
     assert [e["files"] for e in rig.hub.flush()] == [["gone.log", "gone.log.1", "gone.log.7"]]
     assert sorted(p.name for p in rig.logs_dir.iterdir()) == ["gone.log", "gone.log.gz"]
-    assert rig.hub.file_tail(5) == []
+    assert rig.hub.file_tail(LogQuery(5)) == []
 
 
 # -- reopen -------------------------------------------------------------------------------
@@ -739,7 +740,7 @@ def test_reopen_after_an_external_rotation(rig: Rig, create: bool) -> None:
     ]
     # web.log-20261128 is logrotate's name, not one of ours: `logs` reads web.log (and
     # web.log.N, which is also logrotate's default name) back
-    assert texts(rig.hub.file_tail(3)) == ["line 11"]
+    assert texts(rig.hub.file_tail(LogQuery(3))) == ["line 11"]
     assert rig.hub.reopen() == ["web"]  # again: harmless
 
 
