@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from procman.errors import ErrorCode, ProtocolError
+from procman.errors import ErrorCode, ProtocolError, RemoteError
 
 TYPE_CHECKING = False  # annotations only (mypy reads it): typing costs the CLI ~2 ms
 if TYPE_CHECKING:
@@ -154,3 +154,16 @@ def decode_reply(line: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtocolError("daemon sent a non-object reply")
     return obj
+
+
+def reply_result(line: bytes) -> Any:
+    """A reply line's result; an error reply raises RemoteError with its code and message."""
+    reply = decode_reply(line)
+    if "error" in reply:
+        err = reply["error"] or {}
+        raise RemoteError(
+            str(err.get("code", "internal")),
+            str(err.get("message", "unknown error")),
+            err.get("data"),
+        )
+    return reply.get("result")

@@ -14,7 +14,7 @@ from _socket import AF_UNIX, SOCK_STREAM
 from _socket import socket as unix_socket
 
 from procman import paths, protocol
-from procman.errors import DaemonUnavailable, ProcmanError, RemoteError
+from procman.errors import DaemonUnavailable, ProcmanError
 
 TYPE_CHECKING = False  # annotations only (mypy reads it): typing costs ~2 ms
 if TYPE_CHECKING:
@@ -99,15 +99,7 @@ class Client:
                 while end >= 0:
                     parts.append(chunk[start:end])
                     line, parts, start = b"".join(parts), [], end + 1
-                    reply = protocol.decode_reply(line)
-                    if "error" in reply:
-                        err = reply["error"] or {}
-                        raise RemoteError(
-                            str(err.get("code", "internal")),
-                            str(err.get("message", "unknown error")),
-                            err.get("data"),
-                        )
-                    yield reply.get("result")
+                    yield protocol.reply_result(line)
                     end = chunk.find(b"\n", start)
                 if start < len(chunk):
                     parts.append(chunk[start:])

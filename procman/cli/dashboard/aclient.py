@@ -11,7 +11,7 @@ from typing import Any
 
 from procman import protocol
 from procman.cli.client import QUICK_METHODS
-from procman.errors import DaemonUnavailable, ProtocolError, RemoteError
+from procman.errors import DaemonUnavailable, ProtocolError
 
 #: a reply line may be longer than a request line (status of a big formation)
 READ_LIMIT = 64 * protocol.MAX_LINE
@@ -26,18 +26,6 @@ async def _connect(sock_path: str) -> tuple[asyncio.StreamReader, asyncio.Stream
         ) from None
     except OSError as exc:
         raise DaemonUnavailable(f"cannot reach the daemon at {sock_path}: {exc}") from None
-
-
-def _result(line: bytes) -> Any:
-    reply = protocol.decode_reply(line)
-    if "error" in reply:
-        err = reply["error"] or {}
-        raise RemoteError(
-            str(err.get("code", "internal")),
-            str(err.get("message", "unknown error")),
-            err.get("data"),
-        )
-    return reply.get("result")
 
 
 async def stream(
@@ -58,7 +46,7 @@ async def stream(
                 return
             if not line:
                 return
-            yield _result(line)
+            yield protocol.reply_result(line)
     finally:
         writer.close()
         try:
