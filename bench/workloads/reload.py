@@ -7,136 +7,49 @@
 - `pm2 reload web`: PM2 cluster mode, 4 workers of programs/node_app.js (graceful stop on
   SIGINT, as PM2's docs ask).
 
-Each run: steady load (wrk, one thread, 32 connections, or the bundled generator) for the
-whole run, the operation at +1 s, timed as a whole CLI call; the run lasts long enough for
-the operation to end well inside it. Failed = connect/read/write errors, timeouts (> 2 s)
-and non-2xx answers. Baselines in the same rotation: the same load with no operation
-(steady p99, and the failures a setup has without any reload). Rounds rotated.
+How each run goes is in bench/underload.py. Baselines in the same rotation: the same load
+with no operation (steady p99, and the failures a setup has without any reload).
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Callable
 from typing import Any
 
-from bench import load, side
-from bench.adapters import Procman, Spec
-from bench.core import Compare, Stats, WorkloadResult
-from bench.project import PYTHON, Pool
-from bench.workloads.http import APP, NODE_APP, free_port, pids_answering
+from bench.core import WorkloadResult
+from bench.project import Pool
+from bench.underload import COUNT, UnderLoad
 
-COUNT = 4
-LEAD_S = 1.0  # load before the operation starts
-TAIL_S = 1.5  # load after it should have ended
-MAX_RUN_S = 20.0
-STEADY_S = 3.0
 RELOAD, RESTART, PM2_RELOAD = "procman reload", "procman restart", "pm2 reload"
 STEADY, PM2_STEADY = "procman, no reload", "pm2, no reload"
 
 
 def run(pool: Pool, quick: bool) -> WorkloadResult:
-    reps = 2 if quick else 3
-    result = WorkloadResult("reload")
-    result.extra["load_generator"] = load.generator_version()
-    tools, na = side.available(pool, "reload", ("procman", "pm2"))
-    for name in ("supervisord", "circus", "honcho"):
-        na[name] = "not in this workload (the issue compares procman with PM2 cluster mode)"
+    runs = UnderLoad(
+        pool, "reload", "not in this workload (the issue compares procman with PM2 cluster mode)"
+    )
+    runs.procman(lambda procman: {
+        RELOAD: lambda: procman.cli("reload", "web"),
+        RESTART: lambda: procman.cli("restart", "web"),
+        STEADY: None,
+    })  # fmt: skip
+    runs.pm2(lambda pm2: {PM2_RELOAD: pm2.reload, PM2_STEADY: None})
 
-    port = free_port()
-    procman = side.manager(pool, "procman")
-    assert isinstance(procman, Procman)
-    procman.start(Spec([PYTHON, APP], count=COUNT, name="web", port=port,
-                       env={"APP_ACCESS_LOG": "0"}))  # fmt: skip
-    pids_answering(port, COUNT)
-    ops: dict[str, tuple[int, Callable[[], float] | None]] = {
-        RELOAD: (port, lambda: procman.cli("reload", "web")),
-        RESTART: (port, lambda: procman.cli("restart", "web")),
-        STEADY: (port, None),
-    }
-    node = shutil.which("node")
-    if "pm2" in tools and node:
-        pm2_port = free_port()
-        pm2 = side.manager(pool, "pm2")
+    def extra(got: dict[str, Any], before: set[int], after: set[int]) -> dict[str, float]:
+        return {"max_ms": got["latency_ms"]["max"] or 0.0}
 
-        def pm2_up() -> None:
-            pm2.start(Spec([node, NODE_APP], count=COUNT, name="web", cluster=True,
-                           env={"PORT": str(pm2_port)}))  # fmt: skip
-            pids_answering(pm2_port, COUNT)
-
-        if side.setup("pm2", pm2_up, na):
-            ops[PM2_RELOAD] = (pm2_port, pm2.reload)  # type: ignore[attr-defined]
-            ops[PM2_STEADY] = (pm2_port, None)
-
-    # How long each operation takes without load, to size the runs (not kept).
-    durations = {}
-    for name, (p, op) in ops.items():
-        if op is not None:
-            durations[name] = op()
-            pids_answering(p, COUNT)
-    result.extra["unloaded_durations_s"] = {k: round(v, 3) for k, v in durations.items()}
-    runs: list[dict[str, Any]] = []
-    figures: dict[str, dict[str, list[float]]] = {}
-
-    def once(name: str) -> float:
-        p, op = ops[name]
-        seconds = STEADY_S
-        if op is not None:
-            seconds = min(MAX_RUN_S, LEAD_S + 1.3 * durations[name] + TAIL_S)
-        proc = load.start(pool, p, seconds)
-        took = None
-        if op is not None:
-            time.sleep(LEAD_S)
-            took = op()
-        got = load.finish(pool, proc, timeout=seconds + 30)
-        pids_answering(p, COUNT)  # every slot serves again before the next run
-        total = got["requests"] + got["failed"]
-        row = {
-            "failed": float(got["failed"]),
-            "failed_pct": 100.0 * got["failed"] / total if total else 0.0,
-            "p99_ms": got["latency_ms"]["p99"] or 0.0,
-            "max_ms": got["latency_ms"]["max"] or 0.0,
-        }
-        if took is not None:
-            row["duration_s"] = took
-            if took > seconds - LEAD_S:
-                result.notes.append(f"{name}: took {took:.1f}s, longer than its load ({seconds}s)")
-        runs.append({"op": name, "seconds": seconds, "requests": got["requests"],
-                     "errors": got["errors"], **row})  # fmt: skip
-        for key, value in row.items():
-            figures.setdefault(name, {}).setdefault(key, []).append(value)
-        return row["failed"]
-
-    runners = {name: (lambda name=name: once(name)) for name in ops}
-    side.interleave(reps, 0, runners, na, critical=(RELOAD, RESTART, STEADY))
-    result.extra["runs"] = runs
-
-    def stats(name: str, key: str) -> Stats | None:
-        values = figures.get(name, {}).get(key)
-        return Stats.of(values) if values else None
-
-    def row(metric: str, unit: str, key: str, baselines: dict[str, str], **kw: Any) -> Compare:
-        tools_ = {"procman": stats(RELOAD, key), "pm2": stats(PM2_RELOAD, key)}
-        bases = {label: stats(name, key) for label, name in baselines.items()}
-        return Compare(
-            "reload", metric, unit,
-            tools={k: v for k, v in tools_.items() if v is not None},
-            na={t: r for t, r in na.items() if t in side.TOOLS},
-            baselines={k: v for k, v in bases.items() if v is not None}, **kw,
-        )  # fmt: skip
-
-    result.compare += [
-        row(f"requests failed during a rolling reload of {COUNT}", "requests", "failed",
+    runs.measure(2 if quick else 3, (RELOAD, RESTART, STEADY), extra)
+    ops = (RELOAD, PM2_RELOAD)
+    runs.result.compare += [
+        runs.row(ops, f"requests failed during a rolling reload of {COUNT}", "requests", "failed",
             {"`procman restart web` (not rolling)": RESTART, "procman, no reload": STEADY,
              "pm2, no reload": PM2_STEADY},
             limit=0, limit_stat="max"),
-        row("the same, as a share of requests", "%", "failed_pct",
+        runs.row(ops, "the same, as a share of requests", "%", "failed_pct",
             {"`procman restart web`": RESTART}, note="PM2's users report ~2 %"),
-        row("p99 latency during the reload", "ms", "p99_ms",
+        runs.row(ops, "p99 latency during the reload", "ms", "p99_ms",
             {"`procman restart web`": RESTART, "procman, no reload": STEADY,
              "pm2, no reload": PM2_STEADY}),
-        row(f"reload of {COUNT} instances, whole CLI call", "s", "duration_s",
+        runs.row(ops, f"reload of {COUNT} instances, whole CLI call", "s", "duration_s",
             {"`procman restart web`": RESTART}),
     ]  # fmt: skip
-    return result
+    return runs.result
