@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +30,24 @@ def pm(tmp_path: Path) -> Iterator[Harness]:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def projects(tmp_path: Path) -> Iterator[Callable[[str], Harness]]:
+    """Harnesses whose daemons share one default socket directory (XDG_RUNTIME_DIR: what
+    `ls` and the dashboard's picker scan)."""
+    runtime = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
+    made: list[Harness] = []
+
+    def make(name: str) -> Harness:
+        root = tmp_path / name
+        root.mkdir()
+        made.append(Harness(root, runtime, runtime_dir=True))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        leftovers = [line for h in made for line in h.teardown()]
+        shutil.rmtree(runtime, ignore_errors=True)
+        assert not leftovers, f"processes left behind: {leftovers}"

@@ -26,6 +26,19 @@ EXAMPLES = ROOT / "examples"
 PY = sys.executable
 
 
+def interrupt(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Ctrl-C for a process a test started (a CLI in the foreground), SIGKILL if it has not
+    ended within timeout; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until(cond: Callable[[], Any], timeout: float = 10.0, message: str = "") -> Any:
     """Poll cond until it returns something truthy; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -235,13 +248,7 @@ class Harness:
         except ProcmanError:
             pass
         for proc in self.background:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            interrupt(proc)
         leftovers = []
         try:
             # a stubborn instance takes kill_timeout (5 s by default) on a busy box

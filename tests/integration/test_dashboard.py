@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from procman import paths
-from tests.harness import PROGRAMS, PY, Harness, wait_until
+from tests.harness import PROGRAMS, PY, Harness, interrupt, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -157,13 +157,7 @@ def dashboard(pm: Harness) -> Iterator[Callable[..., Dashboard]]:
         yield start
     finally:
         for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            interrupt(proc)
             assert proc.stdout is not None
             proc.stdout.close()
         shutil.rmtree(runtime, ignore_errors=True)
@@ -519,26 +513,6 @@ def test_read_only_refuses_actions_and_shows_none(
 
 
 # -- several projects ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def projects(tmp_path: Path) -> Iterator[Callable[[str], Harness]]:
-    """Harnesses whose daemons share one default socket directory (what `ls` scans)."""
-    runtime = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
-    made: list[Harness] = []
-
-    def make(name: str) -> Harness:
-        root = tmp_path / name
-        root.mkdir()
-        made.append(Harness(root, runtime, runtime_dir=True))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        leftovers = [line for h in made for line in h.teardown()]
-        shutil.rmtree(runtime, ignore_errors=True)
-        assert not leftovers, f"processes left behind: {leftovers}"
 
 
 def test_the_picker_switches_between_the_daemons_ls_finds(

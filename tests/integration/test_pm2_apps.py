@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psutil
-import pytest
 
 from tests.harness import PROGRAMS, PY, Harness, alive, wait_until
 
@@ -108,26 +104,6 @@ def test_another_formation_file_is_refused_then_replace(pm: Harness) -> None:
 
 
 # -- procman ls --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def projects(tmp_path: Path) -> Iterator[Callable[[str], Harness]]:
-    """Harnesses whose daemons share one default socket directory (XDG_RUNTIME_DIR)."""
-    runtime = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
-    made: list[Harness] = []
-
-    def make(name: str) -> Harness:
-        root = tmp_path / name
-        root.mkdir()
-        made.append(Harness(root, runtime, runtime_dir=True))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        leftovers = [line for h in made for line in h.teardown()]
-        shutil.rmtree(runtime, ignore_errors=True)
-        assert not leftovers, f"processes left behind: {leftovers}"
 
 
 def test_ls_lists_every_daemon_and_cleans_a_stale_socket(
