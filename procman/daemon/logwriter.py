@@ -56,16 +56,17 @@ class LogWriter:
             job(*args)
             return
         with self._cond:
-            idle = not self._jobs and not self._running
-        if idle and size <= INLINE_MAX and not background:  # nothing in flight: in order
+            # nothing in flight: a small job runs here, in order, with no hand-off
+            inline = not background and size <= INLINE_MAX and not (self._jobs or self._running)
+            if not inline:
+                while self._queued > MAX_QUEUED:
+                    self._cond.wait()
+                self._jobs.append((job, args, size))
+                self._queued += size
+                self._cond.notify_all()
+        if inline:
             job(*args)
             return
-        with self._cond:
-            while self._queued > MAX_QUEUED:
-                self._cond.wait()
-            self._jobs.append((job, args, size))
-            self._queued += size
-            self._cond.notify_all()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
