@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 
 from bench.peers import Peer
-from bench.project import PROGRAMS, TAG, Pool, Project, describe, tagged
+from bench.project import PROGRAMS, TAG, Pool, Project, describe, tagged, wait_exited
 
 ANNOUNCE = str(PROGRAMS / "announce.sh")
 TOOLS = ("procman", "pm2", "supervisord", "circus", "honcho")
@@ -225,14 +225,8 @@ class Manager:
 
 
 def _wait_gone(pid: int | None, timeout: float = 20) -> None:
-    if pid is None:
-        return
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        pass  # teardown kills it by its mark
+    if pid is not None:
+        wait_exited([pid], timeout)  # if not, teardown kills it by its mark
 
 
 def _pidfile(path: Path) -> int | None:

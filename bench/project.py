@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 
 from procman.errors import ProcmanError
-from tests.harness import Harness
+from tests.harness import Harness, alive
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = str(VENV_BIN / "python")
@@ -104,10 +104,7 @@ class Project(Harness):
             self.client.call("shutdown")
         except ProcmanError:
             pass
-        try:
-            psutil.Process(pid).wait(timeout)
-        except psutil.NoSuchProcess:
-            pass
+        wait_exited([pid], timeout)
 
     def teardown(self) -> list[str]:
         """The harness's teardown (shut down, kill whatever is left), then remove the
@@ -115,6 +112,19 @@ class Project(Harness):
         leftovers = super().teardown()
         shutil.rmtree(self.scratch, ignore_errors=True)
         return leftovers
+
+
+def wait_exited(pids: list[int], timeout: float) -> bool:
+    """Poll until none of pids runs; whether they all stopped in time. A zombie has exited:
+    a detached manager's parent is init, and this box's init (a sandbox's process_api)
+    reaps only now and then, up to a second and more later; psutil's wait() waited for
+    that reaping, which put the box's init into every tool's shutdown figure."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 class Pool:

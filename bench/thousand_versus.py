@@ -16,10 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 from bench.core import Stats
-from bench.project import Pool, Project
+from bench.project import Pool, Project, wait_exited
 from bench.versus import export
 from tests.harness import free_port
 
@@ -46,8 +44,7 @@ def one(pool: Pool, count: int, socket: bool, reload: bool) -> dict[str, float]:
         daemon = project.daemon_pid()
         t0 = time.perf_counter()
         project.shutdown(timeout=120)
-        while any(psutil.pid_exists(p) for p in [*pids, daemon or 0] if p):
-            time.sleep(0.005)
+        wait_exited([*pids, *([daemon] if daemon else [])], 120)
         out["shutdown"] = time.perf_counter() - t0
     finally:
         project.teardown()

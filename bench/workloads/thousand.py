@@ -61,7 +61,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def gone(m: Manager, pids: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while side.live(pids) or any(psutil.pid_exists(p) for p in m.memory_pids()):
+    while side.live(pids) or side.live(m.memory_pids()):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{m.name}: {side.live(pids)} children left after shutdown")
         time.sleep(0.005)
