@@ -88,8 +88,9 @@ def pick(later: Later, env: dict[str, str], keep: set[int]) -> Tree:
 
 
 def end_subtree(keep: set[int]) -> int:
-    """SIGKILL every live descendant of the daemon but `keep`; how many."""
-    left = [p for p in subtree(os.getpid()).values() if p.pid not in keep]
+    """SIGKILL every live descendant of the daemon but `keep` and what they started (the
+    watchdog's awk: killed, it took the watchdog down mid-shutdown); how many."""
+    left = list(subtree(os.getpid(), skip=keep).values())
     for proc in left:
         send(proc.pid, signal.SIGKILL)
     return len(left)
@@ -123,8 +124,9 @@ def parse_stat(pid: int, data: bytes) -> Proc | None:
     return Proc(pid, int(rest[1]), int(rest[2]), int(rest[19]))
 
 
-def subtree(root: int) -> dict[int, Proc]:
-    """Every live process below root (root excluded), by pid."""
+def subtree(root: int, skip: set[int] | frozenset[int] = frozenset()) -> dict[int, Proc]:
+    """Every live process below root (root excluded), by pid; `skip` and what is below
+    them left out."""
     procs: dict[int, Proc] = {}
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
@@ -138,7 +140,7 @@ def subtree(root: int) -> dict[int, Proc]:
     todo = list(children.get(root, ()))
     while todo:
         pid = todo.pop()
-        if pid in procs and pid not in found:
+        if pid in procs and pid not in found and pid not in skip:
             found[pid] = procs[pid]
             todo.extend(children.get(pid, ()))
     return found

@@ -205,7 +205,7 @@ async def _serve(
         log.info("%s: stopping everything", signal.Signals(signum).name)
         loop.create_task(stop_everything())
 
-    wired = signals.wire(loop, on_signal, logs.reopen)
+    wired = signals.wire(loop, on_signal, logs.reopen, reaper.drain)
 
     if resume is not None:
         resume.finish(supervisor)  # signals in, the exec window's exits reaped, `update` answered

@@ -23,17 +23,33 @@ def reset_ignored() -> None:
 
 
 def wire(
-    loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None], reopen: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop,
+    on_signal: Callable[[int], None],
+    reopen: Callable[[], Any],
+    reap: Callable[[], None],
 ) -> list[int]:
     """SIGTERM/SIGINT stop everything (the second kills), SIGHUP is ignored, SIGUSR1 reopens
-    the log files. SIGPIPE is left as Python has it (ignored; Popen restores it in children):
+    the log files; `reap` is the SIGCHLD handler, already in place. SIGPIPE is left as Python has it (ignored; Popen restores it in children):
     a handled SIGPIPE once turned a write to a closing loop's wakeup socket into a signal
     that raised itself forever (see unwire)."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
     loop.add_signal_handler(signal.SIGUSR1, reopen)  # after an external logrotate
+    _quiet_wakeup()
+    reap()  # an exit whose SIGCHLD came in _quiet_wakeup's window
     return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1]
+
+
+def _quiet_wakeup() -> None:
+    """asyncio's wakeup socket takes a byte per signal; a thousand instances exiting at once
+    fill it, and CPython then printed "Exception ignored ... BlockingIOError" with a
+    traceback into the daemon log for every SIGCHLD past the full buffer. A full buffer
+    loses nothing here: the loop is awake already and one drain reaps every exit. Every
+    add_signal_handler sets the fd again with the warning on, so this comes after the last;
+    a signal in the two calls' window has no byte."""
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
 
 
 def unwire(loop: asyncio.AbstractEventLoop, signals: list[int]) -> None:

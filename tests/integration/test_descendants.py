@@ -103,3 +103,25 @@ def test_a_daemonized_process_that_wipes_its_environment(pm: Harness, tracking: 
         gone([daemon], "the daemon with a wiped environment")
     pm.run("shutdown")
     gone([daemon], "the daemon with a wiped environment, at shutdown")
+
+
+def test_shutdown_leaves_the_daemons_own_helpers_alone(pm: Harness, tracking: str) -> None:
+    """The sweep for leftovers at shutdown once killed the watchdog's awk, which took the
+    watchdog down and had the daemon start another on its way out."""
+    pm.yaml("""processes:
+  w:
+    cmd: sleep 60
+    instances: 3
+""")
+    pm.run("start")
+    if pm.client.call("ping")["descendants"] != tracking:
+        pytest.skip("no writable cgroup v2 here")
+    pids = [row["pid"] for row in pm.status()]
+    daemon = pm.daemon_pid()
+    assert daemon is not None
+    pm.run("shutdown")
+    gone(pids, "the instances")
+    wait_until(lambda: not alive(daemon), 10, "the daemon gone")
+    log = pm.daemon_log()
+    assert "watchdog exited" not in log, log
+    assert "left behind" not in log, log

@@ -253,7 +253,7 @@ if sys.argv[1] == "before":  # as the daemon wired its signals before the fix
         loop.add_signal_handler(sig, lambda: None)
 else:  # as it does now: its own wiring, and the unwiring at the end of _serve
     loop.add_signal_handler(signal.SIGCHLD, lambda: None)
-    wired = signals.wire(loop, lambda signum: None, lambda: None)
+    wired = signals.wire(loop, lambda signum: None, lambda: None, lambda: None)
     signals.unwire(loop, [signal.SIGCHLD, *wired])
 
 
@@ -300,3 +300,27 @@ def test_a_child_exiting_while_the_loop_closes_does_not_wedge_the_daemon(wiring:
         assert out is not None and b"closed" in out
     else:
         assert out is None  # spinning in the signal handler: the bug, reproduced
+
+
+FLOOD = """
+import asyncio, os, signal
+from procman.daemon import signals
+
+loop = asyncio.new_event_loop()
+reaped = []
+loop.add_signal_handler(signal.SIGCHLD, lambda: reaped.append(1))
+signals.wire(loop, lambda signum: None, lambda: None, lambda: None)
+for _ in range(3000):  # a thousand instances exiting at once, the loop busy elsewhere
+    os.kill(os.getpid(), signal.SIGCHLD)
+loop.run_until_complete(asyncio.sleep(0))
+print("woken" if reaped else "asleep", flush=True)
+"""
+
+
+def test_a_flood_of_exits_writes_nothing_to_the_daemon_log() -> None:
+    """Past a full wakeup socket, CPython printed "Exception ignored ... BlockingIOError"
+    and a traceback to stderr (the daemon log) for every SIGCHLD."""
+    proc = subprocess.run([PY, "-c", FLOOD], capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == b"woken"
+    assert proc.stderr == b""
