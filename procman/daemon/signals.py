@@ -29,9 +29,10 @@ def wire(
     reap: Callable[[], None],
 ) -> list[int]:
     """SIGTERM/SIGINT stop everything (the second kills), SIGHUP is ignored, SIGUSR1 reopens
-    the log files; `reap` is the SIGCHLD handler, already in place. SIGPIPE is left as Python has it (ignored; Popen restores it in children):
-    a handled SIGPIPE once turned a write to a closing loop's wakeup socket into a signal
-    that raised itself forever (see unwire)."""
+    the log files; `reap` is the SIGCHLD handler, already in place. SIGPIPE is left as
+    Python has it (ignored; Popen restores it in children): a handled SIGPIPE once turned a
+    write to a closing loop's wakeup socket into a signal that raised itself forever (see
+    unwire)."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
