@@ -213,7 +213,7 @@ class Resume:
         data, fds = self.data, self.data["fds"]
         kept = [fds["lock"], fds["control"]]
         kept += [fds["notify"]] if fds["notify"] is not None else []
-        kept += [fds["watchdog"][1]] if fds["watchdog"] else []
+        kept += fds["watchdog"][1:] if fds["watchdog"] else []
         kept += [m[2] for port in data["listeners"] for m in port["members"]]
         kept += [pipe["fd"] for pipe in data["pipes"]]
         kept += [self.reply["fd"]] if self.reply else []
@@ -230,10 +230,17 @@ class Resume:
             notify.adopt(fd)
 
     def take_watchdog(self, watchdog: Watchdog) -> int | None:
+        """The old image's watchdog, or a new one; its pid, to reap. One of an image that
+        told it the groups on its pipe (two fds) would read a pipe nothing writes to any
+        more: it is killed, and its exit starts one that is told every live group."""
         held = self.data["fds"]["watchdog"]
         if not held:
             return watchdog.start()
-        watchdog.adopt(held[0], held[1])
+        if len(held) == 2:
+            os.kill(int(held[0]), signal.SIGKILL)  # first: its pipe's EOF would make it act
+            os.close(held[1])
+        else:
+            watchdog.adopt(int(held[0]), held[1], held[2])
         return int(held[0])
 
     def adopt(self, supervisor: Supervisor) -> None:

@@ -131,7 +131,7 @@ async def _serve(
     loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
-    watchdog = Watchdog()
+    watchdog = Watchdog(str(sock_path.with_suffix(".watchdog")))
 
     def start_watchdog() -> bool:
         pid = watchdog.start()

@@ -174,7 +174,7 @@ class Updater:
 
     def description(self, reply: dict[str, Any] | None = None) -> dict[str, Any]:
         """describe() plus what only main knows: how it runs and the fds of its parts."""
-        watchdog_fd = self.watchdog.fd
+        watchdog_fds = self.watchdog.fds
         return {
             **describe(self.supervisor),
             "foreground": self.foreground,
@@ -185,7 +185,7 @@ class Updater:
                 "lock": self.lock,
                 "control": self.server.listening_fd(),
                 "notify": self.notify.sock.fileno() if self.notify.sock else None,
-                "watchdog": None if watchdog_fd is None else [self.watchdog.pid, watchdog_fd],
+                "watchdog": None if watchdog_fds is None else [self.watchdog.pid, *watchdog_fds],
             },
             "reply": reply,
         }

@@ -21,7 +21,7 @@ from procman.daemon.supervisor import Supervisor
 from procman.errors import RemoteError
 from procman.model import Formation, InstanceState, ProcessType, RestartPolicy
 from procman.plain import to_plain
-from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, wait_until
+from tests.harness import EXAMPLES, PROGRAMS, PY, Harness, alive, wait_until
 from tests.load import Load
 
 APP = f"{PY} {EXAMPLES / 'app.py'}"
@@ -145,6 +145,26 @@ def test_a_crash_loop_goes_on_counting_across_the_update(pm: Harness) -> None:
     row = pm.wait_state("crash.1", "errored", 20)
     assert row["restarts"] == 5 and "gave up after 6 early exits in a row" in row["reason"]
     assert pm.by_id()["idle.1"]["restarts"] == 0
+
+
+@pytest.mark.parametrize("tracking", ["cgroup", "proc"])
+def test_the_watchdog_kept_across_the_update_still_ends_a_killed_daemons_groups(
+    pm: Harness, tracking: str
+) -> None:
+    """The new image takes the watchdog's pipe and its list file: a group started after the
+    update is listed too, and a SIGKILLed daemon's instances all go."""
+    if tracking == "proc":
+        pm.env["PROCMAN_CGROUP"] = "0"
+    pm.yaml("processes:\n  s:\n    cmd: sleep 1000\n    instances: 2\n")
+    pm.run("start")
+    pm.run("update")
+    pm.run("scale", "s=3")
+    pids = [r["pid"] for r in pm.status()]
+    assert len(pids) == 3 and all(pids)
+    daemon = pm.daemon_pid()
+    assert daemon is not None
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not any(alive(p) for p in pids), 15, "every instance ended")
 
 
 def test_an_autoscaled_type_keeps_its_manual_hold_across_the_update(pm: Harness) -> None:
