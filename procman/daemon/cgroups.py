@@ -55,7 +55,9 @@ class CgroupTree:
     here. So the daemon never moves right before a fork: it waits "parked" in a fresh, empty
     run-N, forks there (the child is born in its cgroup, with no window to fork outside),
     and only then moves on to the next fresh one, while the new process already runs. A
-    burst of spawns pays about one grace period in all."""
+    burst of spawns pays about one grace period in all. The next one is made before the
+    fork, not after the move: a mkdir right after a move cost ~80 µs against ~16 µs
+    (1,000 spawns: 110 ms of cgroup work down to 50, measured side by side)."""
 
     kind = "cgroup"
 
@@ -72,9 +74,12 @@ class CgroupTree:
             raise OSError("no cgroup.kill (Linux 5.14 or later needed)")
         self.root = home
         self.home: Path | None = home
-        self.by_pid: dict[int, Path] = {}
+        # str, not Path: a Path keeps its parsed parts, ~1 KiB an instance more (RSS slope)
+        self.by_pid: dict[int, str] = {}
+        self._me = f"{os.getpid()}\n".encode()  # cgroup.procs holding only the daemon
         self._serial = max([0, *(_serial_of(f) for f in home.glob("run-*"))])
-        self.parked: Path | None = None  # the empty cgroup the daemon waits in
+        self.parked: str | None = None  # the empty cgroup the daemon waits in
+        self.ready: str | None = None  # the next one, made ahead
         if not self._park():
             _rmdir(home)
             raise OSError("cannot move the daemon into a cgroup of its own")
@@ -83,7 +88,7 @@ class CgroupTree:
         """A live instance process found after an exec in place: its cgroup is in /proc."""
         rel = _cgroup_of(pid)
         if rel is not None and Path(rel).parent.name == self.root.name:
-            self.by_pid[pid] = self.root / Path(rel).name
+            self.by_pid[pid] = str(self.root / Path(rel).name)
 
     @contextlib.contextmanager
     def placing(self, token: str) -> Iterator[Spawn]:
@@ -92,8 +97,10 @@ class CgroupTree:
         # must not share that instance's cgroup.kill. So a parked cgroup that holds more than
         # the daemon is left to what is in it (ended at shutdown), and the daemon moves on
         # (this move waits before the fork: rare). Also where the last move failed.
-        if self.parked is None or _members(self.parked) != [os.getpid()]:
+        if self.parked is None or not self._only_me(self.parked):
             self._park()
+        if self.ready is None:
+            self.ready = self._fresh()
         spawn = Spawn(token, self.parked)
         try:
             yield spawn
@@ -102,21 +109,51 @@ class CgroupTree:
                 self.by_pid[spawn.pid] = spawn.folder
                 self._park()  # leave the child its cgroup; it runs already
 
-    def _park(self) -> bool:
-        """Move the daemon into a fresh empty cgroup for the next fork."""
-        self._serial += 1
-        folder = self.root / f"run-{self._serial}"
+    def _only_me(self, folder: str) -> bool:
         try:
-            folder.mkdir()
-            _write(folder / "cgroup.procs", "0")
+            fd = os.open(f"{folder}/cgroup.procs", os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            return os.read(fd, 64) == self._me
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def _make(self) -> str:
+        self._serial += 1
+        folder = f"{self.root}/run-{self._serial}"
+        os.mkdir(folder)
+        return folder
+
+    def _fresh(self) -> str | None:
+        """The next cgroup, made ahead; None if it cannot be (the move will say why)."""
+        try:
+            return self._make()
+        except OSError:
+            return None
+
+    def _park(self) -> bool:
+        """Move the daemon into a fresh empty cgroup (the one made ahead, if any) for the
+        next fork."""
+        folder, self.ready = self.ready, None
+        try:
+            folder = folder or self._make()
+            _write(f"{folder}/cgroup.procs", "0")
         except OSError as exc:
-            _rmdir(folder)
+            if folder is not None:
+                _rmdir(folder)
             try:
                 _write(self.parent / "cgroup.procs", "0")
             except OSError:  # stuck where we are: never cgroup.kill that one (see _kill)
                 pass
             if self.parked is not None:
-                log.warning("cannot move to cgroup %s (%s): new processes get none", folder, exc)
+                log.warning(
+                    "cannot move to cgroup %s (%s): new processes get none",
+                    folder or self.root,
+                    exc,
+                )
             self.parked = None
             return False
         self.parked = folder
@@ -167,7 +204,7 @@ class CgroupTree:
             time.sleep(delay)  # shutdown's last step: nothing else waits on the loop
             delay = min(delay * 2, 0.05)
 
-    def _kill(self, folder: Path) -> None:
+    def _kill(self, folder: str) -> None:
         """cgroup.kill, unless the daemon is in that cgroup (a failed move): then each other
         process in it."""
         members = _members(folder)
@@ -178,7 +215,7 @@ class CgroupTree:
             if pid != os.getpid():
                 send(pid, signal.SIGKILL)
 
-    def _remove(self, folder: Path, delay: float) -> None:
+    def _remove(self, folder: str, delay: float) -> None:
         """rmdir once the killed processes are gone (it fails while any is still dying)."""
         if _rmdir(folder) or delay > 1.0:
             return
@@ -201,23 +238,24 @@ def _cgroup_of(pid: int) -> str | None:
     return None
 
 
-def _kill_cgroup(folder: Path) -> None:
+def _kill_cgroup(folder: str) -> None:
     try:
-        _write(folder / "cgroup.kill", "1")
+        _write(f"{folder}/cgroup.kill", "1")
     except OSError:
         pass
 
 
-def _members(folder: Path) -> list[int]:
+def _members(folder: str | Path) -> list[int]:
     try:
-        return [int(x) for x in (folder / "cgroup.procs").read_text().split()]
+        with open(f"{folder}/cgroup.procs", "rb") as f:
+            return [int(x) for x in f.read().split()]
     except (OSError, ValueError):
         return []
 
 
-def _rmdir(folder: Path) -> bool:
+def _rmdir(folder: str | Path) -> bool:
     try:
-        folder.rmdir()
+        os.rmdir(folder)
         return True
     except FileNotFoundError:
         return True
@@ -225,7 +263,7 @@ def _rmdir(folder: Path) -> bool:
         return False
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: str | Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.write(fd, text.encode())

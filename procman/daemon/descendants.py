@@ -45,7 +45,7 @@ class Spawn:
 
     __slots__ = ("token", "folder", "pid")
 
-    def __init__(self, token: str, folder: Path | None = None) -> None:
+    def __init__(self, token: str, folder: str | None = None) -> None:
         self.token, self.folder = token, folder
         self.pid: int | None = None
 
