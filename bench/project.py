@@ -127,6 +127,13 @@ def wait_exited(pids: list[int], timeout: float) -> bool:
     return True
 
 
+def wait_reaped(pids: list[int], timeout: float) -> None:
+    """Poll until none of pids exists, zombies included (their reaping is init's)."""
+    deadline = time.monotonic() + timeout
+    while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 class Pool:
     """Every project and helper process of one workload; close() tears them all down."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bench.adapters import CLASSES, Manager, NotSupported, make
 from bench.core import TOOLS
-from bench.project import Pool
+from bench.project import Pool, wait_reaped
 from tests.harness import alive
 
 # What a tool cannot do at all, known before starting it: the workload says n/a and why.
@@ -49,10 +49,17 @@ def manager(pool: Pool, name: str) -> Manager:
 
 
 def release(pool: Pool, m: Manager, leftovers: list[str]) -> None:
-    """Tear a manager down now (not at the end of the workload)."""
+    """Tear a manager down now (not at the end of the workload), and wait (untimed) until
+    init has reaped its children and itself: a stop is timed to their exit, and a thousand
+    zombies reaped by init during the next tool's round would be timed in that round."""
+    try:
+        managers = [] if m.closed else m.memory_pids()
+    except Exception:  # never started
+        managers = []
     leftovers.extend(m.teardown())
     if m in pool.adopted:
         pool.adopted.remove(m)
+    wait_reaped([*m.announcer.pids, *managers], 60)
 
 
 def interleave(
