@@ -111,6 +111,18 @@ def _child_setup(parent: int) -> None:
             os._exit(1)
 
 
+_devnull: int | None = None
+
+
+def _stdin() -> int:
+    """/dev/null for every child's stdin, opened once (Popen's DEVNULL opens and closes
+    it at every spawn)."""
+    global _devnull
+    if _devnull is None:
+        _devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull
+
+
 def _pipe(size: int | None) -> tuple[int, int]:
     """(read end: non-blocking, write end: blocking, for the child), both close-on-exec."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -155,7 +167,7 @@ def spawn_process(
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=_stdin(),
             stdout=out_write,
             stderr=err_write,
             cwd=cwd,
