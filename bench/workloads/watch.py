@@ -68,7 +68,8 @@ def system_lines(project: Project, needle: str, tail: int = 2000) -> list[tuple[
     tail (50 lines come from memory; a longer one reads the log files each time, and the
     polling would slow down the daemon it measures)."""
     rows = project.client.call("logs", {"lines": tail, "target": None})["lines"]
-    return [(when, text) for when, label, text in rows if label == "procman" and needle in text]
+    # a row is [when, label, text, stream] (the stream came with `logs --err`)
+    return [(r[0], r[2]) for r in rows if r[1] == "procman" and needle in r[2]]
 
 
 def all_replaced(project: Project, before: set[int]) -> bool:
