@@ -4,15 +4,19 @@ On Linux one read of /proc/<pid>/stat gives a process's CPU ticks, RSS and threa
 and /proc/<pid>/task/<tid>/children its children: two small reads a process. psutil's
 Process objects cost three opens, a listdir and a sysconf for the same figures (measured:
 17 ms against ~7 ms for 200 instances), and the sample runs every 2 s, so Linux takes the
-direct path; elsewhere psutil does the work.
+direct path; elsewhere psutil does the work. So on Linux psutil is not even imported
+here: an idle daemon that never needs it (only port-conflict and readiness diagnoses do)
+is ~1.2 MiB smaller (USS, measured).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 _PROC = os.path.isdir("/proc/self/task")
 _TICK = os.sysconf("SC_CLK_TCK") if _PROC else 100
@@ -69,7 +73,7 @@ class Sampler:
 
     def __init__(self) -> None:
         self._seen: dict[int, tuple[float, int]] = {}  # pid -> (when, cpu ticks): /proc
-        self._procs: dict[int, psutil.Process] = {}  # pid -> Process: the psutil path
+        self._procs: dict[int, Any] = {}  # pid -> psutil.Process: the psutil path
         self._now = 0.0
 
     def sample(self, roots: list[int]) -> dict[int, tuple[float | None, int | None]]:
@@ -110,6 +114,8 @@ class Sampler:
     def _read_psutil(
         self, pid: int, _seen: dict, procs: dict[int, psutil.Process]
     ) -> tuple[float, int, list[int]] | None:
+        import psutil
+
         try:
             proc = procs.get(pid) or psutil.Process(pid)
             with proc.oneshot():

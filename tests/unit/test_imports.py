@@ -152,3 +152,12 @@ def test_without_the_extra_the_dashboard_says_what_to_install(tmp_path: Path) ->
         "error: procman dashboard needs Starlette and uvicorn (uvicorn is missing): "
         'pip install "procman[dashboard]"\n'
     )
+
+
+def test_the_daemon_imports_no_psutil_on_linux() -> None:
+    """The sampler reads /proc itself; psutil (~1.2 MiB) is for the diagnoses that need it."""
+    statement = (
+        "import procman.daemon.__main__, procman.config.yamlfile, procman.daemon.sampler; "
+        "procman.daemon.sampler.Sampler().sample([1])"
+    )
+    assert modules_after(statement, ("psutil",)) == []
