@@ -8,7 +8,6 @@ rather than YAML's silent "last one wins".
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +73,8 @@ class NodeReader:
     def check_keys(self, pairs: Pairs, valid: tuple[str, ...], path: str) -> None:
         for key, (key_node, _value) in pairs.items():
             if key not in valid:
+                import difflib  # only for a typo: ~0.2 MiB the daemon keeps otherwise
+
                 close = difflib.get_close_matches(key, valid, n=1)
                 hint = f'did you mean "{close[0]}"? ' if close else ""
                 raise self.error(
