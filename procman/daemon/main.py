@@ -131,7 +131,7 @@ async def _serve(
     loop.add_signal_handler(signal.SIGCHLD, reaper.drain)
     logs = LogHub(loop, Path(paths.logs_dir(project)), sink)
     notify_path = str(sock_path.with_suffix(".notify"))
-    watchdog = Watchdog(str(sock_path.with_suffix(".watchdog")))
+    watchdog = Watchdog(f"{sock_path.with_suffix('')}.{os.getpid()}.watchdog")  # see its doc
 
     def start_watchdog() -> bool:
         pid = watchdog.start()

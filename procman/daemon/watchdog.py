@@ -17,6 +17,10 @@ daemon's cgroup, and the watchdog ends with `cgroup.kill` there, which reaches p
 that left their group (setsid, a daemonizing server), and removes those cgroups; without
 cgroups such processes are out of its reach.
 
+The list's name carries the daemon's pid (`<socket>.<pid>.watchdog`; an update execs in
+place and keeps it): a dead daemon's watchdog may remove its list late, and must never
+remove the list of the daemon started after it for the same project.
+
 The file only grows between compactions: past twice the live lines (and a floor), the
 daemon writes the live set to a new file and renames it over the list, so a daemon killed
 mid-way leaves the old list or the new one, whole. A clean exit removes the file before

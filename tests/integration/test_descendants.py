@@ -122,6 +122,7 @@ def test_shutdown_leaves_the_daemons_own_helpers_alone(pm: Harness, tracking: st
     pm.run("shutdown")
     gone(pids, "the instances")
     wait_until(lambda: not alive(daemon), 10, "the daemon gone")
+    assert not list(pm.sock.parent.glob("*.watchdog"))  # a clean exit removes the list
     log = pm.daemon_log()
     assert "watchdog exited" not in log, log
     assert "left behind" not in log, log

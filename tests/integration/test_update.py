@@ -163,8 +163,10 @@ def test_the_watchdog_kept_across_the_update_still_ends_a_killed_daemons_groups(
     assert len(pids) == 3 and all(pids)
     daemon = pm.daemon_pid()
     assert daemon is not None
+    assert [f.name for f in pm.sock.parent.glob("*.watchdog")] == [f"d.{daemon}.watchdog"]
     os.kill(daemon, signal.SIGKILL)
     wait_until(lambda: not any(alive(p) for p in pids), 15, "every instance ended")
+    wait_until(lambda: not list(pm.sock.parent.glob("*.watchdog")), 10, "the list removed")
 
 
 def test_an_autoscaled_type_keeps_its_manual_hold_across_the_update(pm: Harness) -> None:
