@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.harness import interrupt
+
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = re.compile(r"^(?:=+ )?(\d+ (?:passed|failed|errors?|skipped)\b.*?) in [0-9.]+s", re.M)
 FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
@@ -63,12 +65,7 @@ def run_suite(pytest_args: list[str], out: object) -> int:
     try:
         return proc.wait()
     except BaseException:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(TEARDOWN_WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, TEARDOWN_WAIT)
         raise
 
 
