@@ -92,7 +92,7 @@ class Watchdog:
         self._fd: int | None = None  # the pipe's write end: its EOF is our death
         self._list: int | None = None  # the list file, appended to
         self.closed = False  # by close(): the daemon's clean exit
-        # what the list says, for a compaction
+        # what the list says, for a compaction (bounded by the live groups: forget removes)
         self._live: set[int] = set()
         self._cgroup: str | None = None
         self._lines = 0
@@ -151,19 +151,30 @@ class Watchdog:
         self.pid, self._fd, self._list = pid, fd, list_fd
         try:
             with open(self.list_path) as f:
-                for line in f:
-                    self._mirror(line.rstrip("\n"))
+                lines = f.read().splitlines()
         except OSError as exc:
             log.warning("cannot read the watchdog's list %s (%s)", self.list_path, exc)
+            return
+        for line in lines:
+            kind, rest = line[:1], line[1:]
+            if kind == "+" and rest.isdigit():
+                self._live.add(int(rest))
+            elif kind == "-" and rest.isdigit():
+                self._live.discard(int(rest))
+            elif kind == "c":
+                self._cgroup = rest
 
     def watch(self, pgid: int) -> None:
+        self._live.add(pgid)
         self._send(f"+{pgid}")
 
     def forget(self, pgid: int) -> None:
+        self._live.discard(pgid)
         self._send(f"-{pgid}")
 
     def cgroup(self, path: object) -> None:
         """The cgroup that holds every instance's: cgroup.kill'ed if the daemon dies."""
+        self._cgroup = str(path)
         self._send(f"c{path}")
 
     def close(self) -> None:
@@ -176,7 +187,6 @@ class Watchdog:
     def _send(self, line: str) -> None:
         if self._list is None:
             return
-        self._mirror(line)
         try:
             os.write(self._list, f"{line}\n".encode())
             self._lines += 1
@@ -186,15 +196,6 @@ class Watchdog:
             log.warning("cannot write the watchdog's list %s (%s)", self.list_path, exc)
             os.close(self._list)
             self._list = None
-
-    def _mirror(self, line: str) -> None:
-        kind, rest = line[:1], line[1:]
-        if kind == "+" and rest.isdigit():
-            self._live.add(int(rest))
-        elif kind == "-" and rest.isdigit():
-            self._live.discard(int(rest))
-        elif kind == "c":
-            self._cgroup = rest
 
     def _compact(self) -> None:
         """The live lines to a new file, renamed over the list: whole either way."""
