@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 
 from bench.peers import Peer
-from bench.project import PROGRAMS, TAG, Pool, Project, describe, tagged, wait_exited
+from bench.project import PROGRAMS, TAG, Pool, Project, describe, tagged, wait_gone
 
 ANNOUNCE = str(PROGRAMS / "announce.sh")
 TOOLS = ("procman", "pm2", "supervisord", "circus", "honcho")
@@ -226,7 +226,7 @@ class Manager:
 
 def _wait_gone(pid: int | None, timeout: float = 20) -> None:
     if pid is not None:
-        wait_exited([pid], timeout)  # if not, teardown kills it by its mark
+        wait_gone([pid], timeout)  # if not, teardown kills it by its mark
 
 
 def _pidfile(path: Path) -> int | None:

@@ -104,7 +104,7 @@ class Project(Harness):
             self.client.call("shutdown")
         except ProcmanError:
             pass
-        wait_exited([pid], timeout)
+        wait_gone([pid], timeout)
 
     def teardown(self) -> list[str]:
         """The harness's teardown (shut down, kill whatever is left), then remove the
@@ -114,24 +114,16 @@ class Project(Harness):
         return leftovers
 
 
-def wait_exited(pids: list[int], timeout: float) -> bool:
-    """Poll until none of pids runs; whether they all stopped in time. A zombie has exited:
-    a detached manager's parent is init, and this box's init (a sandbox's process_api)
-    reaps only now and then, up to a second and more later; psutil's wait() waited for
-    that reaping, which put the box's init into every tool's shutdown figure."""
+def wait_gone(pids: list[int], timeout: float, reaped: bool = False) -> None:
+    """Poll until none of pids runs (reaped: until none exists), at most timeout. A zombie
+    has exited: a detached manager's parent is init, and this box's init (a sandbox's
+    process_api) reaps only now and then, up to a second and more later; psutil's wait()
+    waited for that reaping, which put the box's init into every tool's shutdown figure.
+    reaped=True is for between rounds, untimed."""
+    still = psutil.pid_exists if reaped else alive
     deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
+    while any(still(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.002)
-    return True
-
-
-def wait_reaped(pids: list[int], timeout: float) -> None:
-    """Poll until none of pids exists, zombies included (their reaping is init's)."""
-    deadline = time.monotonic() + timeout
-    while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 class Pool:

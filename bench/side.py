@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bench.adapters import CLASSES, Manager, NotSupported, make
 from bench.core import TOOLS
-from bench.project import Pool, wait_reaped
+from bench.project import Pool, wait_gone
 from tests.harness import alive
 
 # What a tool cannot do at all, known before starting it: the workload says n/a and why.
@@ -59,7 +59,7 @@ def release(pool: Pool, m: Manager, leftovers: list[str]) -> None:
     leftovers.extend(m.teardown())
     if m in pool.adopted:
         pool.adopted.remove(m)
-    wait_reaped([*m.announcer.pids, *managers], 60)
+    wait_gone([*m.announcer.pids, *managers], 60, reaped=True)
 
 
 def interleave(

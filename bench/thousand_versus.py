@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.core import Stats
-from bench.project import Pool, Project, wait_exited
+from bench.project import Pool, Project, wait_gone
 from bench.versus import export
 from tests.harness import free_port
 
@@ -44,7 +44,7 @@ def one(pool: Pool, count: int, socket: bool, reload: bool) -> dict[str, float]:
         daemon = project.daemon_pid()
         t0 = time.perf_counter()
         project.shutdown(timeout=120)
-        wait_exited([*pids, *([daemon] if daemon else [])], 120)
+        wait_gone([*pids, *([daemon] if daemon else [])], 120)
         out["shutdown"] = time.perf_counter() - t0
     finally:
         project.teardown()
