@@ -32,7 +32,8 @@ STATUS = {"instances": [ROW], "types": [{"name": "web", "desired": 1, "autoscale
 
 
 def modules_after(statement: str, heavy: tuple[str, ...]) -> list[str]:
-    code = f"import sys\n{statement}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    """Which of `heavy` are loaded after `statement` (a blocked import, None, is not)."""
+    code = f"import sys\n{statement}\nprint(' '.join(m for m in {heavy!r} if sys.modules.get(m)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.split()
 
@@ -90,6 +91,20 @@ def test_the_console_scripts_status_and_scale_import_no_click() -> None:
 
 def test_daemon_imports_no_click_or_rich() -> None:
     assert modules_after("import procman.daemon.__main__", ("click", "rich")) == []
+
+
+def test_the_daemon_parsing_its_arguments_and_a_yaml_file_loads_no_argparse_or_libyaml() -> None:
+    """argparse's help formatter imports shutil, and shutil bz2 and lzma (~1 MiB together);
+    libyaml's extension is 0.4 MiB. The daemon is long-lived: it parses with getopt and the
+    pure-Python YAML composer."""
+    statement = (
+        "import procman.daemon.__main__ as entry, pathlib; "
+        "entry.parse(['-d', '/tmp', '-q', 'web', '--metrics-port', '9100', '--detach']); "
+        "from procman.config.yamlfile import parse_yaml; "
+        "parse_yaml('processes:\\n  web: {cmd: x}\\n', 'procman.yaml', pathlib.Path('/tmp'))"
+    )
+    assert modules_after(statement, ("argparse", "shutil", "bz2", "lzma", "yaml._yaml")) == []
+    assert modules_after(statement, ("yaml", "getopt")) == ["yaml", "getopt"]
 
 
 def test_daemon_imports_watchfiles_and_croniter_only_when_a_formation_uses_them() -> None:

@@ -342,19 +342,13 @@ def test_self_referencing_merge(tmp_path: Path) -> None:
     assert "procman.yaml" in str(err)
 
 
-def test_pure_python_loader_gives_the_same_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import yaml
-
-    from procman.config import yamlfile
-
-    text = "processes:\n  web:\n    cmd: x\n    port: 70000\n"
-    fast = error(text, tmp_path)
-    monkeypatch.setattr(yamlfile, "_Loader", yaml.SafeLoader)
-    assert str(error(text, tmp_path)) == str(fast)
-    types, _ = parse("processes:\n  web: {cmd: x, max_memory: 1G}\n", tmp_path)
-    assert types[0].max_memory == 1024**3
+def test_syntax_errors_name_what_the_pure_python_composer_found(tmp_path: Path) -> None:
+    """One composer in the CLI and the daemon (which leaves libyaml out): `procman check`
+    words an error as the daemon will, and names the alias or escape it stopped at."""
+    err = error("processes:\n  web: *nope\n", tmp_path)
+    assert str(err) == "procman.yaml:2: invalid YAML: found undefined alias 'nope'"
+    err = error('processes:\n  web:\n    cmd: "a\\qb"\n', tmp_path)
+    assert "unknown escape character 'q'" in str(err) and err.line == 3
 
 
 def test_log_rotation_settings(tmp_path: Path) -> None:
