@@ -41,8 +41,8 @@ LONG = [
 ]  # fmt: skip
 
 
-class UsageError(Exception):
-    """A bad argument: exit 2 with the message and the usage, as argparse would."""
+class BadArgument(Exception):
+    """exit 2 with the synopsis and what was wrong, as argparse would"""
 
 
 @dataclass
@@ -64,16 +64,16 @@ def _number(option: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise UsageError(f"{option}: {value!r} is not a number") from None
+        raise BadArgument(f"{option}: {value!r} is not a number") from None
 
 
 def parse(argv: list[str]) -> Options:
     try:
         pairs, rest = getopt.gnu_getopt(argv, SHORT, LONG)
     except getopt.GetoptError as exc:
-        raise UsageError(str(exc)) from None
+        raise BadArgument(str(exc)) from None
     if rest:
-        raise UsageError(f"unexpected argument {rest[0]!r}")
+        raise BadArgument(f"unexpected argument {rest[0]!r}")
     opts = Options()
     for option, value in pairs:
         if option in ("-h", "--help"):
@@ -102,7 +102,7 @@ def parse(argv: list[str]) -> Options:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
-    except UsageError as exc:
+    except BadArgument as exc:
         sys.stderr.write(f"{SYNOPSIS}error: {exc} (--help lists the options)\n")
         return 2
     if args.help:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from procman.daemon.__main__ import Options, UsageError, parse
+from procman.daemon.__main__ import BadArgument, Options, parse
 
 
 def test_every_option_the_cli_passes_is_read() -> None:
@@ -36,7 +36,7 @@ def test_every_option_the_cli_passes_is_read() -> None:
     ],
 )
 def test_a_bad_argument_is_named(argv: list[str], message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(BadArgument, match=message):
         parse(argv)
 
 
